@@ -1,0 +1,81 @@
+"""`studytrack`: serve the API (on the embedded database by default) and manage the schema."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from studytrack import __version__
+from studytrack.config import Settings, SettingsError, get_settings
+from studytrack.database.embedded import start_embedded_database, stop_embedded_database
+from studytrack.database.migrate import run_migrations
+from studytrack.logs import configure_logging
+
+log = logging.getLogger("studytrack")
+
+
+def _database_url(settings: Settings) -> tuple[str, Any]:
+    """The configured database, or the embedded one under STUDYTRACK_HOME (handle to stop it)."""
+    if settings.database_url is not None:
+        return settings.database_url, None
+    server, url = start_embedded_database(settings.studytrack_home)
+    return url, server
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    url, server = _database_url(settings)
+    try:
+        run_migrations(url, settings)
+    finally:
+        if server is not None:
+            stop_embedded_database(server)
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from studytrack.web.server import run_gunicorn
+
+    url, server = _database_url(settings)
+    try:
+        run_migrations(url, settings)
+        run_gunicorn(database_url=url, host=args.host, port=args.port or settings.port, workers=args.workers or 1)
+    finally:
+        if server is not None:
+            log.info("stopping embedded PostgreSQL")
+            stop_embedded_database(server)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="studytrack", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"studytrack {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="migrate, then serve the API with gunicorn + Uvicorn workers")
+    serve.add_argument("--port", type=int, help="port to listen on (default: PORT, 8000)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: 1)")
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate.set_defaults(handler=cmd_migrate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print(f"studytrack: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    handler = args.handler
+    return int(handler(settings, args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

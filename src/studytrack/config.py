@@ -1,0 +1,132 @@
+"""All configuration, read once from the environment and `.env` (python-decouple).
+
+Environment variables win over `.env`; a bad value fails fast with a message naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from decouple import Config, Csv, RepositoryEmpty, RepositoryEnv, UndefinedValueError
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+TIMESCALEDB_MODES = ("auto", "off", "required")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None
+    studytrack_home: Path
+    port: int = 8000
+    web_concurrency: int = 2
+    log_level: str = "info"
+    cors_origins: tuple[str, ...] = ()
+    timescaledb: str = "auto"
+    chunk_time_interval: timedelta = timedelta(days=7)
+    max_buckets: int = 10_000
+    db_pool_size: int = 10
+    db_timeout_seconds: float = 5.0
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.database_url is None
+
+
+def _read(config: Config, key: str, default: object, cast: type) -> object:
+    try:
+        return config(key, default=default, cast=cast)
+    except (ValueError, UndefinedValueError) as exc:
+        raise SettingsError(f"setting {key} is invalid: {exc}") from None
+
+
+def _positive(key: str, value: object) -> int:
+    if not isinstance(value, int) or value < 1:
+        raise SettingsError(f"setting {key} must be a positive integer, got {value!r}")
+    return value
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept postgres://, postgresql:// and postgresql+psycopg:// and return a libpq URL."""
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("postgres", "postgresql", "postgresql+psycopg") or not rest:
+        raise SettingsError(
+            "setting DATABASE_URL must start with postgres://, postgresql:// or postgresql+psycopg://"
+        )
+    return f"postgresql://{rest}"
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced, safe to log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def _database_url(config: Config) -> str | None:
+    url = config("DATABASE_URL", default="")
+    if url:
+        return normalize_database_url(str(url))
+    host = config("POSTGRES_HOST", default="")
+    if not host:
+        return None  # no database configured: serve the embedded one
+    user = quote(str(config("POSTGRES_USER", default="postgres")), safe="")
+    password = quote(str(config("POSTGRES_PASSWORD", default="")), safe="")
+    port = _positive("POSTGRES_PORT", _read(config, "POSTGRES_PORT", 5432, int))
+    name = quote(str(config("POSTGRES_DB", default="postgres")), safe="")
+    credentials = f"{user}:{password}" if password else user
+    return f"postgresql://{credentials}@{host}:{port}/{name}"
+
+
+def _chunk_interval(config: Config) -> timedelta:
+    days = _read(config, "CHUNK_TIME_INTERVAL_DAYS", 7, int)
+    return timedelta(days=_positive("CHUNK_TIME_INTERVAL_DAYS", days))
+
+
+def load_settings(env_file: Path | None = None) -> Settings:
+    """Read every setting; raise SettingsError naming the first bad key."""
+    env_file = env_file or Path.cwd() / ".env"
+    repository = RepositoryEnv(str(env_file)) if env_file.is_file() else RepositoryEmpty()
+    config = Config(repository)
+
+    log_level = str(config("LOG_LEVEL", default="info")).lower()
+    if log_level not in LOG_LEVELS:
+        raise SettingsError(f"setting LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+    timescaledb = str(config("TIMESCALEDB", default="auto")).lower()
+    if timescaledb not in TIMESCALEDB_MODES:
+        raise SettingsError(f"setting TIMESCALEDB must be one of {', '.join(TIMESCALEDB_MODES)}")
+    origins = tuple(_read(config, "CORS_ORIGINS", "", Csv()))  # type: ignore[arg-type]
+    if "*" in origins and len(origins) > 1:
+        raise SettingsError("setting CORS_ORIGINS: '*' cannot be combined with other origins")
+
+    return Settings(
+        database_url=_database_url(config),
+        studytrack_home=Path(str(config("STUDYTRACK_HOME", default=".studytrack"))).resolve(),
+        port=_positive("PORT", _read(config, "PORT", 8000, int)),
+        web_concurrency=_positive(
+            "WEB_CONCURRENCY", _read(config, "WEB_CONCURRENCY", min(2 * (os.cpu_count() or 1), 8), int)
+        ),
+        log_level=log_level,
+        cors_origins=origins,
+        timescaledb=timescaledb,
+        chunk_time_interval=_chunk_interval(config),
+        max_buckets=_positive("MAX_BUCKETS", _read(config, "MAX_BUCKETS", 10_000, int)),
+        db_pool_size=_positive("DB_POOL_SIZE", _read(config, "DB_POOL_SIZE", 10, int)),
+        db_timeout_seconds=float(_read(config, "DB_TIMEOUT_SECONDS", 5.0, float)),  # type: ignore[arg-type]
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,1 @@
+"""Connections, schema migrations, the embedded server and TimescaleDB detection."""

@@ -1,0 +1,29 @@
+"""Alembic environment: one migrator at a time (advisory lock), settings passed in by `migrate.py`."""
+
+from alembic import context
+from sqlalchemy import create_engine, pool, text
+from sqlmodel import SQLModel
+
+import studytrack.events.models  # noqa: F401  (registers the table for autogenerate comparisons)
+from studytrack.database.migrate import MIGRATION_LOCK_ID, sqlalchemy_url
+
+config = context.config
+engine = create_engine(sqlalchemy_url(config.attributes["url"]), poolclass=pool.NullPool)
+
+with engine.connect() as connection:
+    # Several processes may start together (workers, replicas): the first migrates, the rest wait
+    # here and then find nothing left to do.
+    connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+    connection.commit()
+    try:
+        context.configure(
+            connection=connection,
+            target_metadata=SQLModel.metadata,
+            transaction_per_migration=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+    finally:
+        connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
+        connection.commit()

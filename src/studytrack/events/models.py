@@ -1,0 +1,152 @@
+"""The event table and its API schemas (SQLModel): EventBase -> EventCreate / Event / EventPublic."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from pydantic import AfterValidator, ConfigDict, Strict, field_validator
+from sqlalchemy import Column, DateTime, Integer, Text, func
+from sqlmodel import Field, SQLModel
+
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+FUTURE_TOLERANCE = timedelta(days=1)  # clocks drift; a session a day ahead is a typo
+
+
+def _reject_unstorable(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and lone surrogates cannot be encoded as UTF-8.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+def _single_line(value: str) -> str:
+    _reject_unstorable(value)
+    if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def normalize_tag(value: str) -> str:
+    """Tags are case-insensitive: stored trimmed and lower-cased."""
+    tag = _single_line(value).strip().lower()
+    if not 1 <= len(tag) <= 64:
+        raise ValueError("must be 1 to 64 characters after trimming spaces")
+    return tag
+
+
+def _trimmed_label(value: str) -> str:
+    label = _single_line(value).strip()
+    if not 1 <= len(label) <= 128:
+        raise ValueError("must be 1 to 128 characters after trimming spaces")
+    return label
+
+
+Tag = Annotated[str, AfterValidator(normalize_tag)]
+Label = Annotated[str, AfterValidator(_trimmed_label)]
+Note = Annotated[str, Field(max_length=1000), AfterValidator(_reject_unstorable)]
+
+
+class EventBase(SQLModel):
+    tag: str = Field(description="Certification or topic; case-insensitive, stored lower-cased.")
+    minutes: int = Field(description="Length of the session in whole minutes.")
+    user_id: str | None = Field(default=None, description="The sending app's id for the person.")
+    note: str | None = Field(default=None)
+    source: str | None = Field(default=None, description="Which app sent the session.")
+
+
+class Event(EventBase, table=True):
+    """One study session: one row of the `events` hypertable (see migrations/versions/0001)."""
+
+    __tablename__ = "events"
+
+    id: uuid.UUID = Field(primary_key=True)
+    time: datetime = Field(sa_column=Column(DateTime(timezone=True), primary_key=True))
+    tag: str = Field(sa_column=Column(Text, nullable=False))
+    minutes: int = Field(sa_column=Column(Integer, nullable=False))
+    user_id: str | None = Field(default=None, sa_column=Column(Text))
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    source: str | None = Field(default=None, sa_column=Column(Text))
+    received_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    )
+
+
+class EventCreate(EventBase):
+    """What an app sends. A `time` without a UTC offset means UTC; no `time` means now."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"tag": "cka", "minutes": 25, "time": "2025-01-06T08:54:00+01:00", "source": "pomodoro-cli"}
+            ]
+        },
+    )
+
+    tag: Tag = Field(description="1-64 characters; trimmed and lower-cased (`CKA` and `cka` are one tag).")
+    minutes: Annotated[int, Strict()] = Field(ge=1, le=1440, description="Whole minutes, 1 to 1440.")
+    time: datetime | None = Field(
+        default=None,
+        description="ISO 8601 start of the session. Without an offset it means UTC. Default: now.",
+    )
+    user_id: Label | None = None
+    note: Note | None = None
+    source: Label | None = None
+    id: uuid.UUID | None = Field(
+        default=None, description="Your own UUID for the session; sending it again never stores it twice."
+    )
+
+    @field_validator("time")
+    @classmethod
+    def _time_in_range(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        if value < EARLIEST_TIME:
+            raise ValueError("must be on or after 1970-01-01")
+        if value > datetime.now(UTC) + FUTURE_TOLERANCE:
+            raise ValueError("must not be more than a day in the future")
+        return value
+
+
+class EventPublic(EventBase):
+    id: uuid.UUID
+    time: datetime
+    received_at: datetime
+
+
+class BucketPublic(SQLModel):
+    """Minutes and session count of one tag in one bucket; `bucket` carries the caller's UTC offset."""
+
+    bucket: datetime
+    tag: str
+    minutes: int
+    count: int
+    avg_minutes: float | None = Field(description="minutes / count, 2 decimals; null for an empty bucket.")
+
+
+class BucketSeries(SQLModel):
+    duration: str
+    tz: str
+    start: datetime
+    end: datetime
+    items: list[BucketPublic]
+
+
+class SessionPage(SQLModel):
+    items: list[EventPublic]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page; null at the end.")
+
+
+class Stats(SQLModel):
+    total_time: int
+    total_sessions: int
+    time_by_tag: dict[str, int]
+    sessions_by_tag: dict[str, int]

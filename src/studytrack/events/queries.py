@@ -1,0 +1,132 @@
+"""The SQL that matters, in one place. Every value is a bound parameter; only the fixed fragments
+below are ever joined into statement text, chosen by the database mode and the bucket unit.
+
+Bucket semantics (both modes, identical answers): a session counts in the bucket of its start
+`time`, bucketed in local time of `tz`. Fixed widths align to 2000-01-03 (a Monday, so weeks start
+on Monday), month and year widths to 2000-01-01 (months start on the 1st). This is exactly
+TimescaleDB's `time_bucket(width, time, tz)`; plain mode spells it with `date_bin` and month arithmetic.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+# -- bucket expressions ---------------------------------------------------------------------------
+# Plain PostgreSQL: bucket a *local* timestamp, then read the local bucket start back in `tz`.
+_LOCAL_FIXED = "date_bin(%(width)s::interval, {local}, TIMESTAMP '2000-01-03')"
+_LOCAL_MONTHS = (
+    "(TIMESTAMP '2000-01-01' + make_interval(months => (floor("
+    "((extract(year FROM {local})::int - 2000) * 12 + extract(month FROM {local})::int - 1)"
+    "::numeric / %(months)s) * %(months)s)::int))"
+)
+_LOCAL_TIME = "(time AT TIME ZONE %(tz)s)"
+_LOCAL_START = "(%(start)s::timestamptz AT TIME ZONE %(tz)s)"
+_TIMESCALE_BUCKET = "time_bucket(%(width)s::interval, time, %(tz)s)"
+_TIMESCALE_SERIES = """
+    SELECT time_bucket_gapfill(%(width)s::interval, t, %(tz)s, %(start)s, %(end)s) AS bucket
+    FROM (VALUES (%(start)s::timestamptz)) AS probe (t)
+    GROUP BY 1
+"""
+# Local bucket starts from the one holding `start` to the last one before `end`. DISTINCT because a
+# local start that falls in a DST gap maps onto the same instant as the next one.
+_PLAIN_SERIES = """
+    SELECT DISTINCT local_bucket AT TIME ZONE %(tz)s AS bucket
+    FROM generate_series({first}, (%(end)s::timestamptz AT TIME ZONE %(tz)s) - interval '1 microsecond',
+                         %(width)s::interval) AS local_bucket
+"""
+
+# -- filters ----------------------------------------------------------------------------------------
+_TAGS = "AND tag = ANY(%(tags)s)"
+_USER = "AND user_id = %(user_id)s"
+_START = "AND time >= %(start)s"
+_END = "AND time < %(end)s"
+
+_AGGREGATE = """
+    SELECT {bucket} AS bucket, tag, sum(minutes)::bigint AS minutes, count(*) AS count
+    FROM events
+    WHERE time >= %(start)s AND time < %(end)s {filters}
+    GROUP BY 1, 2
+"""
+_FILLED = """
+    WITH agg AS ({aggregate}),
+         buckets AS ({series}),
+         shown_tags AS ({tags})
+    SELECT buckets.bucket, shown_tags.tag,
+           coalesce(agg.minutes, 0) AS minutes, coalesce(agg.count, 0) AS count
+    FROM buckets CROSS JOIN shown_tags
+    LEFT JOIN agg ON agg.bucket = buckets.bucket AND agg.tag = shown_tags.tag
+    ORDER BY 1, 2
+"""
+_REQUESTED_TAGS = "SELECT unnest(%(tags)s::text[]) AS tag"
+_TAGS_WITH_DATA = "SELECT DISTINCT tag FROM agg"
+
+
+def _filters(*, tags: bool, user: bool, start: bool = False, end: bool = False) -> sql.Composable:
+    parts = [(_TAGS, tags), (_USER, user), (_START, start), (_END, end)]
+    return sql.SQL(" ").join(sql.SQL(text) for text, wanted in parts if wanted)
+
+
+def _bucket(*, timescaledb: bool, months: bool) -> str:
+    if timescaledb:
+        return _TIMESCALE_BUCKET
+    local = _LOCAL_MONTHS if months else _LOCAL_FIXED
+    return local.format(local=_LOCAL_TIME) + " AT TIME ZONE %(tz)s"
+
+
+def _series(*, timescaledb: bool, months: bool) -> str:
+    if timescaledb:
+        return _TIMESCALE_SERIES
+    local = _LOCAL_MONTHS if months else _LOCAL_FIXED
+    return _PLAIN_SERIES.format(first=local.format(local=_LOCAL_START))
+
+
+def bucket_query(*, timescaledb: bool, months: bool, tags: bool, user: bool, fill: bool) -> sql.Composed:
+    """Minutes and counts per (bucket, tag), ordered by bucket then tag.
+
+    Parameters: width (interval text), months (int), tz, start, end, tags (text[]), user_id.
+    """
+    aggregate = sql.SQL(_AGGREGATE).format(
+        bucket=sql.SQL(_bucket(timescaledb=timescaledb, months=months)),
+        filters=_filters(tags=tags, user=user),
+    )
+    if not fill:
+        return sql.Composed([aggregate, sql.SQL(" ORDER BY 1, 2")])
+    return sql.SQL(_FILLED).format(
+        aggregate=aggregate,
+        series=sql.SQL(_series(timescaledb=timescaledb, months=months)),
+        tags=sql.SQL(_REQUESTED_TAGS if tags else _TAGS_WITH_DATA),
+    )
+
+
+# -- single events, sessions, stats -----------------------------------------------------------------
+# Idempotent insert: a retry with the same id and time changes nothing; the caller compares the
+# returned row with what it sent to tell a retry (200) from a clash (409).
+INSERT_EVENT = """
+    WITH existing AS (SELECT * FROM events WHERE id = %(id)s LIMIT 1),
+    inserted AS (
+        INSERT INTO events (id, time, tag, minutes, user_id, note, source)
+        SELECT %(id)s, %(time)s, %(tag)s, %(minutes)s, %(user_id)s, %(note)s, %(source)s
+        WHERE NOT EXISTS (SELECT 1 FROM existing)
+        ON CONFLICT (id, time) DO NOTHING
+        RETURNING *
+    )
+    SELECT true AS created, * FROM inserted
+    UNION ALL
+    SELECT false AS created, * FROM existing
+"""
+SELECT_EVENT = "SELECT * FROM events WHERE id = %(id)s LIMIT 1"
+
+
+def sessions_query(*, tags: bool, user: bool, start: bool, end: bool, after: bool) -> sql.Composed:
+    """Raw events newest first; keyset pagination on (time, id) with parameters cursor_time, cursor_id."""
+    keyset = "AND (time, id) < (%(cursor_time)s, %(cursor_id)s)" if after else ""
+    return sql.SQL(
+        "SELECT * FROM events WHERE true {filters} {keyset} ORDER BY time DESC, id DESC LIMIT %(limit)s"
+    ).format(filters=_filters(tags=tags, user=user, start=start, end=end), keyset=sql.SQL(keyset))
+
+
+def stats_query(*, tags: bool, user: bool, start: bool, end: bool) -> sql.Composed:
+    return sql.SQL(
+        "SELECT tag, sum(minutes)::bigint AS minutes, count(*) AS count"
+        " FROM events WHERE true {filters} GROUP BY tag ORDER BY tag"
+    ).format(filters=_filters(tags=tags, user=user, start=start, end=end))

@@ -1,0 +1,142 @@
+"""Event operations: one function per endpoint, keyword-only, SQL from `queries.py`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from psycopg import AsyncConnection
+
+from studytrack.events import queries
+from studytrack.events.models import BucketPublic, BucketSeries, EventCreate, EventPublic, SessionPage, Stats
+from studytrack.events.params import BucketQuery, EventFilters, SessionQuery
+from studytrack.web.errors import ApiError
+
+Connection = AsyncConnection[Any]
+_COMPARED_FIELDS = ("time", "tag", "minutes", "user_id", "note", "source")
+
+
+async def create_event(conn: Connection, *, event: EventCreate) -> tuple[EventPublic, bool]:
+    """Store one session; return (stored event, created). A retry of a stored id is not created again."""
+    values = event.model_dump(exclude={"id", "time"})
+    values["id"] = event.id or uuid.uuid4()
+    values["time"] = event.time or datetime.now(UTC)
+    cur = await conn.execute(queries.INSERT_EVENT, values)
+    row = await cur.fetchone()
+    if row is None:  # a concurrent request stored the same id and time first
+        cur = await conn.execute(queries.SELECT_EVENT, values)
+        row = await cur.fetchone()
+        assert row is not None
+        row = {"created": False, **row}
+    created = row.pop("created")
+    if not created and any(row[name] != values[name] for name in _COMPARED_FIELDS):
+        raise ApiError(409, "id_conflict", f"id {values['id']} is already used by a different session")
+    return EventPublic.model_validate(row), created
+
+
+async def get_event(conn: Connection, *, event_id: uuid.UUID) -> EventPublic | None:
+    cur = await conn.execute(queries.SELECT_EVENT, {"id": event_id})
+    row = await cur.fetchone()
+    return EventPublic.model_validate(row) if row else None
+
+
+def _filter_params(filters: EventFilters) -> dict[str, Any]:
+    return {"tags": filters.tags, "user_id": filters.user_id, "start": filters.start, "end": filters.end}
+
+
+async def bucket_series(
+    conn: Connection, *, query: BucketQuery, timescaledb: bool, max_buckets: int
+) -> BucketSeries:
+    """Minutes and counts per bucket and tag, in the caller's timezone."""
+    assert query.start is not None and query.end is not None
+    width = query.width
+    buckets = width.bucket_count(query.start, query.end)
+    if buckets > max_buckets:
+        raise ApiError(
+            422,
+            "too_many_buckets",
+            f"{width} buckets from {query.start.isoformat()} to {query.end.isoformat()} would be about "
+            f"{buckets}; the limit is {max_buckets}. Use a wider duration or a shorter range.",
+        )
+    statement = queries.bucket_query(
+        timescaledb=timescaledb,
+        months=width.months is not None,
+        tags=bool(query.tags),
+        user=query.user_id is not None,
+        fill=query.fill,
+    )
+    params = _filter_params(query) | {"width": str(width), "months": width.months, "tz": query.tz}
+    cur = await conn.execute(statement, params)
+    zone = ZoneInfo(query.tz)
+    items = [
+        BucketPublic(
+            bucket=row["bucket"].astimezone(zone),
+            tag=row["tag"],
+            minutes=row["minutes"],
+            count=row["count"],
+            avg_minutes=round(row["minutes"] / row["count"], 2) if row["count"] else None,
+        )
+        for row in await cur.fetchall()
+    ]
+    return BucketSeries(duration=str(width), tz=query.tz, start=query.start, end=query.end, items=items)
+
+
+def _encode_cursor(event: EventPublic) -> str:
+    raw = json.dumps([event.time.isoformat(), str(event.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        time_text, id_text = json.loads(raw)
+        time = datetime.fromisoformat(time_text)
+        if time.tzinfo is None:
+            raise ValueError("naive cursor time")
+        return time, uuid.UUID(id_text)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(
+            422, "invalid_cursor", "cursor is not one this service returned; pass next_cursor unchanged"
+        ) from None
+
+
+async def list_sessions(conn: Connection, *, query: SessionQuery) -> SessionPage:
+    """Raw sessions, newest first, one page at a time."""
+    params = _filter_params(query) | {"limit": query.limit + 1}
+    if query.cursor is not None:
+        params["cursor_time"], params["cursor_id"] = _decode_cursor(query.cursor)
+    statement = queries.sessions_query(
+        tags=bool(query.tags),
+        user=query.user_id is not None,
+        start=query.start is not None,
+        end=query.end is not None,
+        after=query.cursor is not None,
+    )
+    cur = await conn.execute(statement, params)
+    rows = await cur.fetchall()
+    items = [EventPublic.model_validate(row) for row in rows[: query.limit]]
+    more = len(rows) > query.limit
+    return SessionPage(items=items, next_cursor=_encode_cursor(items[-1]) if more else None)
+
+
+async def session_stats(conn: Connection, *, filters: EventFilters) -> Stats:
+    """Totals in the CSV study tracker's shape."""
+    statement = queries.stats_query(
+        tags=bool(filters.tags),
+        user=filters.user_id is not None,
+        start=filters.start is not None,
+        end=filters.end is not None,
+    )
+    cur = await conn.execute(statement, _filter_params(filters))
+    rows = await cur.fetchall()
+    return Stats(
+        total_time=sum(row["minutes"] for row in rows),
+        total_sessions=sum(row["count"] for row in rows),
+        time_by_tag={row["tag"]: row["minutes"] for row in rows},
+        sessions_by_tag={row["tag"]: row["count"] for row in rows},
+    )

@@ -1,0 +1,9 @@
+"""Logging to stderr, one format for the CLI, gunicorn and the app. Never log secrets."""
+
+import logging
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format=FORMAT)

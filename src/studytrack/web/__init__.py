@@ -1,0 +1,1 @@
+"""The HTTP side: app factory, error shape, health, dependencies, gunicorn config."""

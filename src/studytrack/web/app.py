@@ -1,0 +1,71 @@
+"""The application factory. Gunicorn loads `studytrack.web.app:create_app()` in each worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from studytrack import __version__
+from studytrack.config import Settings, get_settings, redact_url
+from studytrack.database.mode import detect_mode
+from studytrack.database.pool import make_pool
+from studytrack.events.routes import router as events_router
+from studytrack.web.errors import install_error_handlers
+from studytrack.web.health import router as health_router
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Study sessions in, chart-ready time buckets out.
+
+* `POST /api/events/` records a session (`time` without an offset means UTC).
+* `GET /api/events/` sums minutes and sessions per bucket and tag in your timezone.
+"""
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    pool = app.state.pool
+    await pool.open(wait=False)  # serve (503s) even while the database is still starting
+    try:
+        async with asyncio.timeout(app.state.settings.db_timeout_seconds):
+            async with pool.connection() as conn:
+                app.state.mode = await detect_mode(conn)
+        log.info("database mode: %s (PostgreSQL %s)", app.state.mode.name, app.state.mode.server_version)
+    except Exception as exc:
+        log.warning("database not reachable at start-up (%s); will retry per request", exc.__class__.__name__)
+    try:
+        yield
+    finally:
+        await pool.close()
+
+
+def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
+    """Build the app; `database_url` overrides the settings (the embedded server passes its own)."""
+    settings = settings or get_settings()
+    url = database_url or settings.database_url
+    if url is None:
+        raise RuntimeError("no database: set DATABASE_URL, or start with `studytrack serve` for the embedded one")
+    log.info("database: %s", redact_url(url))
+
+    app = FastAPI(title="studytrack", version=__version__, description=DESCRIPTION, lifespan=_lifespan)
+    app.state.settings = settings
+    app.state.pool = make_pool(url, settings)
+    app.state.mode = None
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_credentials="*" not in settings.cors_origins,  # never `*` together with credentials
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(events_router)
+    return app

@@ -1,0 +1,120 @@
+"""One JSON shape for every 4xx and 5xx:
+
+    {"status": 422, "code": "validation_error", "message": "minutes: ...", "details": [...]}
+
+`message` is written for a person; `details` lists each bad field (`location`, `field`, `message`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    location: str
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    status: int
+    code: str
+    message: str
+    details: list[ErrorDetail] = []
+
+
+class ApiError(Exception):
+    """Raised by services for a client mistake that validation cannot see (e.g. an id clash)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(
+    status: int, code: str, message: str, details: Sequence[ErrorDetail] = (), headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = ErrorBody(status=status, code=code, message=message, details=list(details))
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def _field_path(loc: Sequence[Any]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _detail(error: dict[str, Any]) -> ErrorDetail:
+    loc = list(error.get("loc", ()))
+    location = str(loc.pop(0)) if loc and loc[0] in ("body", "query", "path", "header") else "body"
+    message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+    return ErrorDetail(location=location, field=_field_path(loc), message=message)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [_detail(error) for error in exc.errors()]
+    first = details[0] if details else ErrorDetail(location="body", field="", message="is invalid")
+    summary = f"{first.field or first.location}: {first.message}"
+    if len(details) > 1:
+        summary += f" (and {len(details) - 1} more)"
+    return error_response(422, "validation_error", summary, details)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    message = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else phrase
+    if exc.status_code == 404 and message == phrase:
+        message = f"no route {request.method} {request.url.path}; see /docs for the API"
+    code = phrase.lower().replace(" ", "_").replace("-", "_")
+    return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", exc.__class__.__name__)
+    return error_response(
+        503, "database_unavailable", "the database is unreachable; retry shortly", headers={"Retry-After": "5"}
+    )
+
+
+async def _database_rejected(request: Request, exc: Exception) -> JSONResponse:
+    # Input the database refuses (e.g. a time zone its tz data lacks) is the client's to fix.
+    diag = getattr(exc, "diag", None)
+    reason = getattr(diag, "message_primary", None) or "the database rejected a value"
+    log.info("database rejected request input: %s", reason)
+    return error_response(422, "invalid_value", reason)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "unexpected server error; it has been logged")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(PoolTimeout, _database_unavailable)
+    app.add_exception_handler(psycopg.OperationalError, _database_unavailable)
+    app.add_exception_handler(psycopg.DataError, _database_rejected)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,54 @@
+"""`GET /healthz`: is the database reachable, and in which mode."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from studytrack import __version__
+from studytrack.database.mode import detect_mode
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+    mode: str | None
+    timescaledb: str | None
+    version: str
+
+
+class HealthUnavailable(Health):
+    """The 503 answer: the health shape plus the error shape's `code` and `message`."""
+
+    code: str = "database_unavailable"
+    message: str = "the database is unreachable"
+
+
+@router.get(
+    "/healthz",
+    response_model=Health,
+    responses={503: {"model": HealthUnavailable, "description": "The database is unreachable."}},
+)
+async def healthz(request: Request) -> Health | JSONResponse:
+    settings = request.app.state.settings
+    try:
+        async with asyncio.timeout(settings.db_timeout_seconds):
+            async with request.app.state.pool.connection() as conn:
+                mode = await detect_mode(conn)
+    except Exception as exc:  # any failure to reach the database is "unavailable", never a 500
+        log.warning("health check: database unreachable (%s)", exc.__class__.__name__)
+        body = HealthUnavailable(
+            status="unavailable", database="unreachable", mode=None, timescaledb=None, version=__version__
+        )
+        return JSONResponse(body.model_dump(), status_code=503)
+    request.app.state.mode = mode
+    return Health(
+        status="ok", database="ok", mode=mode.name, timescaledb=mode.timescaledb_version, version=__version__
+    )
