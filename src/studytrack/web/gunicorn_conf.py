@@ -15,3 +15,4 @@ keepalive = 5
 accesslog = "-"
 errorlog = "-"
 loglevel = _settings.log_level
+control_socket_disable = True  # no runtime control interface; also lets several servers share a machine
