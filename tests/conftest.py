@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 
 from studytrack.config import Settings, load_settings
 from studytrack.database.embedded import start_embedded_database, stop_embedded_database
@@ -21,6 +22,11 @@ from studytrack.database.migrate import run_migrations
 from studytrack.web.app import create_app
 
 REPO = Path(__file__).resolve().parent.parent
+
+# CI runs the same examples every time, so a red run can be replayed.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 def with_database(url: str, name: str) -> str:

@@ -12,7 +12,12 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 MONDAY_2000 = datetime(2000, 1, 3)
-FIXED = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+FIXED = {
+    "minute": timedelta(minutes=1),
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+    "week": timedelta(weeks=1),
+}
 MONTHS = {"month": 1, "year": 12}
 
 
@@ -33,7 +38,10 @@ def insert_sessions(db: psycopg.Connection[Any], sessions: list[Session]) -> Non
 
 
 def to_instant(local: datetime, zone: ZoneInfo) -> datetime:
-    """PostgreSQL's reading of a local time: in a DST gap the offset before it, when ambiguous standard time."""
+    """PostgreSQL's reading of a local time.
+
+    In a DST gap it takes the offset before the gap; when ambiguous, the later (standard time) instant.
+    """
     early, late = local.replace(tzinfo=zone, fold=0), local.replace(tzinfo=zone, fold=1)
     if early.utcoffset() == late.utcoffset():
         return early.astimezone(UTC)

@@ -41,7 +41,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     url, server = _database_url(settings)
     try:
         run_migrations(url, settings)
-        run_gunicorn(database_url=url, host=args.host, port=args.port or settings.port, workers=args.workers or 1)
+        run_gunicorn(
+            database_url=url, host=args.host, port=args.port or settings.port, workers=args.workers or 1
+        )
     finally:
         if server is not None:
             log.info("stopping embedded PostgreSQL")

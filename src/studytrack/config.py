@@ -106,7 +106,7 @@ def load_settings(env_file: Path | None = None) -> Settings:
     timescaledb = str(config("TIMESCALEDB", default="auto")).lower()
     if timescaledb not in TIMESCALEDB_MODES:
         raise SettingsError(f"setting TIMESCALEDB must be one of {', '.join(TIMESCALEDB_MODES)}")
-    origins = tuple(_read(config, "CORS_ORIGINS", "", Csv()))  # type: ignore[arg-type]
+    origins = tuple(str(origin) for origin in config("CORS_ORIGINS", default="", cast=Csv()))
     if "*" in origins and len(origins) > 1:
         raise SettingsError("setting CORS_ORIGINS: '*' cannot be combined with other origins")
 

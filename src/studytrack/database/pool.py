@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
@@ -10,10 +11,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from studytrack.config import Settings
 
-DictConnection = AsyncConnection[dict]  # type: ignore[type-arg]
+DictConnection = AsyncConnection[dict[str, Any]]
 
 
-async def _configure(conn: AsyncConnection) -> None:  # type: ignore[type-arg]
+async def _configure(conn: DictConnection) -> None:
     # Sessions compute in UTC; the caller's timezone is always passed explicitly.
     await conn.execute("SET TIME ZONE 'UTC'")
     await conn.commit()
@@ -23,7 +24,7 @@ def make_pool(url: str, settings: Settings) -> AsyncConnectionPool[DictConnectio
     """A closed pool; open it with `await pool.open()` inside the event loop that uses it."""
     return AsyncConnectionPool(
         url,
-        connection_class=AsyncConnection[dict],  # type: ignore[arg-type]
+        connection_class=DictConnection,
         kwargs={
             "row_factory": dict_row,
             "connect_timeout": max(1, math.ceil(settings.db_timeout_seconds)),

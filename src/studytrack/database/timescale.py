@@ -46,7 +46,9 @@ def enable_timescaledb(bind: Connection, settings: Settings) -> str | None:
         ),
         {"interval": settings.chunk_time_interval},
     )
-    return str(bind.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")).scalar())
+    return str(
+        bind.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")).scalar()
+    )
 
 
 def is_hypertable(bind: Connection) -> bool:

@@ -80,7 +80,7 @@ class Event(EventBase, table=True):
 class EventCreate(EventBase):
     """What an app sends. A `time` without a UTC offset means UTC; no `time` means now."""
 
-    model_config = ConfigDict(
+    model_config = ConfigDict(  # type: ignore[assignment]
         extra="forbid",
         json_schema_extra={
             "examples": [
@@ -142,7 +142,9 @@ class BucketSeries(SQLModel):
 
 class SessionPage(SQLModel):
     items: list[EventPublic]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page; null at the end.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next (older) page; null at the end."
+    )
 
 
 class Stats(SQLModel):

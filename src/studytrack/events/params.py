@@ -65,7 +65,9 @@ class EventFilters(BaseModel):
 
 
 class BucketQuery(EventFilters):
-    duration: DurationText = Field(default="1 day", description="Bucket width: `N minute(s)|hour(s)|day(s)|week(s)|month(s)|year(s)`.")
+    duration: DurationText = Field(
+        default="1 day", description="Bucket width: `N minute(s)|hour(s)|day(s)|week(s)|month(s)|year(s)`."
+    )
     tz: TimeZoneName = Field(default="UTC", description="IANA zone: buckets start at its local midnight.")
     fill: bool = Field(default=False, description="Zero rows for empty buckets, for every tag shown.")
 
@@ -91,4 +93,3 @@ class SessionQuery(EventFilters):
 
 class StatsQuery(EventFilters):
     pass
-

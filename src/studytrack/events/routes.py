@@ -13,7 +13,9 @@ from studytrack.events.params import BucketQuery, SessionQuery, StatsQuery
 from studytrack.web.deps import ConnectionDep, ModeDep, SettingsDep
 from studytrack.web.errors import ApiError, ErrorBody
 
-router = APIRouter(prefix="/api", tags=["events"], responses={422: {"model": ErrorBody}, 503: {"model": ErrorBody}})
+router = APIRouter(
+    prefix="/api", tags=["events"], responses={422: {"model": ErrorBody}, 503: {"model": ErrorBody}}
+)
 
 
 @router.post(

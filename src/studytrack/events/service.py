@@ -53,7 +53,8 @@ async def bucket_series(
     conn: Connection, *, query: BucketQuery, timescaledb: bool, max_buckets: int
 ) -> BucketSeries:
     """Minutes and counts per bucket and tag, in the caller's timezone."""
-    assert query.start is not None and query.end is not None
+    assert query.start is not None  # both set by BucketQuery's defaults
+    assert query.end is not None
     width = query.width
     buckets = width.bucket_count(query.start, query.end)
     if buckets > max_buckets:

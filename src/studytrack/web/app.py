@@ -50,7 +50,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     settings = settings or get_settings()
     url = database_url or settings.database_url
     if url is None:
-        raise RuntimeError("no database: set DATABASE_URL, or start with `studytrack serve` for the embedded one")
+        raise RuntimeError(
+            "no database: set DATABASE_URL, or start with `studytrack serve` for the embedded one"
+        )
     log.info("database: %s", redact_url(url))
 
     app = FastAPI(title="studytrack", version=__version__, description=DESCRIPTION, lifespan=_lifespan)

@@ -23,12 +23,16 @@ def get_pool(request: Request) -> AsyncConnectionPool[Any]:
     return pool
 
 
-async def get_connection(pool: Annotated[AsyncConnectionPool[Any], Depends(get_pool)]) -> AsyncIterator[AsyncConnection[Any]]:
+async def get_connection(
+    pool: Annotated[AsyncConnectionPool[Any], Depends(get_pool)],
+) -> AsyncIterator[AsyncConnection[Any]]:
     async with pool.connection() as conn:
         yield conn
 
 
-async def get_mode(request: Request, conn: Annotated[AsyncConnection[Any], Depends(get_connection)]) -> DatabaseMode:
+async def get_mode(
+    request: Request, conn: Annotated[AsyncConnection[Any], Depends(get_connection)]
+) -> DatabaseMode:
     """Detected once per process, on first use: the database may come up after the service."""
     mode: DatabaseMode | None = request.app.state.mode
     if mode is None:

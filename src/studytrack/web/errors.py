@@ -45,7 +45,11 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, code: str, message: str, details: Sequence[ErrorDetail] = (), headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    details: Sequence[ErrorDetail] = (),
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body = ErrorBody(status=status, code=code, message=message, details=list(details))
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
@@ -93,7 +97,10 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable: %s", exc.__class__.__name__)
     return error_response(
-        503, "database_unavailable", "the database is unreachable; retry shortly", headers={"Retry-After": "5"}
+        503,
+        "database_unavailable",
+        "the database is unreachable; retry shortly",
+        headers={"Retry-After": "5"},
     )
 
 

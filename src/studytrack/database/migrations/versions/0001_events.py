@@ -47,7 +47,9 @@ def upgrade() -> None:
     )
     op.execute("CREATE INDEX events_time_idx ON events (time DESC)")  # hypertables keep this too
 
-    settings = op.get_context().config.attributes["settings"]
+    config = op.get_context().config
+    assert config is not None  # always set by migrate.py
+    settings = config.attributes["settings"]
     enable_timescaledb(op.get_bind(), settings)
 
 

@@ -1,0 +1,80 @@
+"""The schema is made one way: versioned migrations, safe to run again and from several processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import psycopg
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine
+from sqlmodel import SQLModel
+
+import studytrack.events.models  # noqa: F401  (registers the table)
+from studytrack.config import Settings
+from studytrack.database.migrate import run_migrations, sqlalchemy_url
+from tests.conftest import create_database
+
+
+def test_the_migrated_schema_matches_the_table_model(database_url: str) -> None:
+    engine = create_engine(sqlalchemy_url(database_url))
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    engine.dispose()
+    # Indexes exist only in the migration (the model does not declare them): compare columns and keys.
+    assert [d for d in differences if d[0] not in ("remove_index",)] == []
+
+
+def test_migrating_again_changes_nothing(
+    database_url: str, settings: Settings, db: psycopg.Connection[Any]
+) -> None:
+    before = db.execute("SELECT version_num FROM alembic_version").fetchall()
+    run_migrations(database_url, settings)
+    assert db.execute("SELECT version_num FROM alembic_version").fetchall() == before == [("0001",)]
+
+
+def test_migrators_started_together_migrate_exactly_once(server_url: str) -> None:
+    # Separate processes, as when several containers or boot scripts start at once.
+    url = create_database(server_url, "concurrent_migrate")
+    env = os.environ | {"DATABASE_URL": url}
+    migrators = [
+        subprocess.Popen(
+            [sys.executable, "-m", "studytrack", "migrate"], env=env, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    logs = [migrator.communicate(timeout=120)[1] for migrator in migrators]
+    assert [migrator.returncode for migrator in migrators] == [0, 0, 0, 0], logs
+    assert sum(log.count("Running upgrade  -> 0001") for log in logs) == 1
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        indexes = conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'events' ORDER BY 1"
+        ).fetchall()
+    assert [name for (name,) in indexes] == [
+        "events_pkey",
+        "events_tag_time_idx",
+        "events_time_idx",
+        "events_user_time_idx",
+    ]
+
+
+def test_plain_postgresql_mode_when_timescaledb_is_missing(db: psycopg.Connection[Any]) -> None:
+    assert db.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'").fetchone() == (0,)
+    columns = db.execute(
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns"
+        " WHERE table_name = 'events' ORDER BY ordinal_position"
+    ).fetchall()
+    assert columns == [
+        ("id", "uuid", "NO"),
+        ("time", "timestamp with time zone", "NO"),
+        ("tag", "text", "NO"),
+        ("minutes", "integer", "NO"),
+        ("user_id", "text", "YES"),
+        ("note", "text", "YES"),
+        ("source", "text", "YES"),
+        ("received_at", "timestamp with time zone", "NO"),
+    ]

@@ -1,0 +1,87 @@
+"""`studytrack serve` on the embedded default: one command, a real PostgreSQL, data that survives restarts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tests.conftest import REPO
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(base: str, process: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[0]
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{base} did not become healthy in {timeout}s")
+
+
+def postgres_processes(data_dir: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        if proc.info["name"] == "postgres" and str(data_dir) in " ".join(proc.info["cmdline"] or []):
+            found.append(proc)
+    return found
+
+
+@contextmanager
+def serving(home: Path) -> Iterator[str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "POSTGRES_HOST")}
+    env["STUDYTRACK_HOME"] = str(home)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "studytrack", "serve", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, process)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.communicate(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+    assert process.returncode == 0
+
+
+def test_serve_starts_an_embedded_database_whose_data_survives_restarts(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with serving(home) as base:
+        created = httpx.post(f"{base}/api/events/", json={"tag": "cka", "minutes": 25}, timeout=10)
+        assert created.status_code == 201
+        assert httpx.get(f"{base}/healthz").json()["mode"] == "postgresql"
+    assert postgres_processes(home) == [], "the embedded database must stop with the service"
+
+    with serving(home) as base:
+        event = httpx.get(f"{base}/api/events/{created.json()['id']}/", timeout=10)
+        assert event.status_code == 200
+    assert (home / "pgdata" / "PG_VERSION").exists()

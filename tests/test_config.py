@@ -1,0 +1,100 @@
+"""Settings: one place, read from the environment and `.env`, failing fast with the key's name."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from studytrack.config import SettingsError, load_settings, redact_url
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    for key in (
+        "DATABASE_URL",
+        "POSTGRES_HOST",
+        "POSTGRES_USER",
+        "POSTGRES_PASSWORD",
+        "POSTGRES_DB",
+        "POSTGRES_PORT",
+        "PORT",
+        "WEB_CONCURRENCY",
+        "LOG_LEVEL",
+        "CORS_ORIGINS",
+        "TIMESCALEDB",
+        "CHUNK_TIME_INTERVAL_DAYS",
+        "MAX_BUCKETS",
+        "STUDYTRACK_HOME",
+    ):
+        monkeypatch.delenv(key, raising=False)
+    return tmp_path / ".env"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgres://u:p@db:5432/app", "postgresql://u:p@db:5432/app", "postgresql+psycopg://u:p@db:5432/app"],
+)
+def test_database_url_accepts_the_three_schemes(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert load_settings(clean_env).database_url == "postgresql://u:p@db:5432/app"
+
+
+def test_postgres_parts_build_the_url_with_the_password_escaped(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in {
+        "POSTGRES_HOST": "db",
+        "POSTGRES_USER": "app",
+        "POSTGRES_PASSWORD": "p@ss/word",
+        "POSTGRES_DB": "study",
+        "POSTGRES_PORT": "6543",
+    }.items():
+        monkeypatch.setenv(key, value)
+    assert load_settings(clean_env).database_url == "postgresql://app:p%40ss%2Fword@db:6543/study"
+
+
+def test_no_database_setting_means_the_embedded_database(clean_env: Path) -> None:
+    settings = load_settings(clean_env)
+    assert settings.database_url is None
+    assert settings.uses_embedded_database
+
+
+def test_dotenv_is_read_and_the_environment_wins(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clean_env.write_text("PORT=9001\nLOG_LEVEL=debug\nCHUNK_TIME_INTERVAL_DAYS=1\n")
+    monkeypatch.setenv("PORT", "9002")
+    settings = load_settings(clean_env)
+    assert (settings.port, settings.log_level, settings.chunk_time_interval) == (
+        9002,
+        "debug",
+        timedelta(days=1),
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("PORT", "eighty"),
+        ("PORT", "0"),
+        ("WEB_CONCURRENCY", "-1"),
+        ("LOG_LEVEL", "loud"),
+        ("DATABASE_URL", "mysql://x"),
+        ("TIMESCALEDB", "maybe"),
+        ("MAX_BUCKETS", "0"),
+        ("CORS_ORIGINS", "*,https://a"),
+    ],
+)
+def test_a_bad_setting_fails_fast_naming_its_key(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, key: str, value: str
+) -> None:
+    monkeypatch.setenv(key, value)
+    with pytest.raises(SettingsError, match=key):
+        load_settings(clean_env)
+
+
+def test_passwords_never_appear_in_a_logged_url() -> None:
+    assert redact_url("postgresql://app:s3cret@db:5432/study") == "postgresql://app:***@db:5432/study"
+    assert redact_url("postgresql://app@db/study") == "postgresql://app@db/study"
