@@ -33,6 +33,8 @@ class Settings:
     timescaledb: str = "auto"
     chunk_time_interval: timedelta = timedelta(days=7)
     max_buckets: int = 10_000
+    max_batch_events: int = 10_000
+    max_batch_bytes: int = 16 * 1024 * 1024
     db_pool_size: int = 10
     db_timeout_seconds: float = 5.0
 
@@ -122,6 +124,8 @@ def load_settings(env_file: Path | None = None) -> Settings:
         timescaledb=timescaledb,
         chunk_time_interval=_chunk_interval(config),
         max_buckets=_positive("MAX_BUCKETS", _read(config, "MAX_BUCKETS", 10_000, int)),
+        max_batch_events=_positive("MAX_BATCH_EVENTS", _read(config, "MAX_BATCH_EVENTS", 10_000, int)),
+        max_batch_bytes=_positive("MAX_BATCH_BYTES", _read(config, "MAX_BATCH_BYTES", 16 * 1024 * 1024, int)),
         db_pool_size=_positive("DB_POOL_SIZE", _read(config, "DB_POOL_SIZE", 10, int)),
         db_timeout_seconds=float(_read(config, "DB_TIMEOUT_SECONDS", 5.0, float)),  # type: ignore[arg-type]
     )

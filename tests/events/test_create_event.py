@@ -57,16 +57,29 @@ def test_sending_the_same_id_again_returns_200_and_stores_nothing_new(
     assert count_events(db) == 1
 
 
-def test_reusing_an_id_for_a_different_session_is_a_409(
+def test_reusing_an_id_and_time_for_a_different_session_is_a_409(
     client: TestClient, db: psycopg.Connection[Any]
 ) -> None:
     event_id = str(uuid.uuid4())
     client.post("/api/events/", json=VALID | {"id": event_id})
-    for change in ({"minutes": 26}, {"time": "2025-01-07T08:54:00+01:00"}, {"tag": "ckad"}):
+    for change in ({"minutes": 26}, {"tag": "ckad"}, {"note": "changed"}):
         response = client.post("/api/events/", json=VALID | {"id": event_id} | change)
         assert response.status_code == 409
         assert response.json()["code"] == "id_conflict"
     assert count_events(db) == 1
+
+
+def test_a_retry_without_an_id_is_recognised_by_its_content(
+    client: TestClient, db: psycopg.Connection[Any]
+) -> None:
+    body = VALID | {"source": "timer-app", "user_id": "ana"}
+    first = client.post("/api/events/", json=body)
+    again = client.post("/api/events/", json=body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    other_person = client.post("/api/events/", json=body | {"user_id": "bo"})
+    assert other_person.status_code == 201
+    assert count_events(db) == 2
 
 
 def _future() -> str:

@@ -152,3 +152,18 @@ class Stats(SQLModel):
     total_sessions: int
     time_by_tag: dict[str, int]
     sessions_by_tag: dict[str, int]
+
+
+class BatchItem(SQLModel):
+    index: int = Field(description="Position of the event in the batch (0-based).")
+    id: uuid.UUID
+    outcome: str = Field(
+        description="`duplicate`: already stored; `conflict`: its id and time hold another session."
+    )
+
+
+class BatchResult(SQLModel):
+    inserted: int
+    duplicates: int
+    conflicts: int
+    not_inserted: list[BatchItem] = Field(description="Every event that was not written, and why.")

@@ -99,22 +99,21 @@ def bucket_query(*, timescaledb: bool, months: bool, tags: bool, user: bool, fil
 
 
 # -- single events, sessions, stats -----------------------------------------------------------------
-# Idempotent insert: a retry with the same id and time changes nothing; the caller compares the
-# returned row with what it sent to tell a retry (200) from a clash (409).
-INSERT_EVENT = """
-    WITH existing AS (SELECT * FROM events WHERE id = %(id)s LIMIT 1),
-    inserted AS (
-        INSERT INTO events (id, time, tag, minutes, user_id, note, source)
-        SELECT %(id)s, %(time)s, %(tag)s, %(minutes)s, %(user_id)s, %(note)s, %(source)s
-        WHERE NOT EXISTS (SELECT 1 FROM existing)
-        ON CONFLICT (id, time) DO NOTHING
-        RETURNING *
-    )
-    SELECT true AS created, * FROM inserted
-    UNION ALL
-    SELECT false AS created, * FROM existing
+# Many events in one statement: one array per column, unnested into rows. A key that is already stored
+# (a retry, a re-import) is skipped, not an error; the caller reads those rows back to tell a duplicate
+# from a conflicting reuse of the key.
+INSERT_EVENTS = """
+    INSERT INTO events (id, time, tag, minutes, user_id, note, source)
+    SELECT * FROM unnest(%(ids)s::uuid[], %(times)s::timestamptz[], %(tags)s::text[], %(minutes)s::int[],
+                         %(user_ids)s::text[], %(notes)s::text[], %(sources)s::text[])
+    ON CONFLICT (id, time) DO NOTHING
+    RETURNING *
 """
-SELECT_EVENT = "SELECT * FROM events WHERE id = %(id)s LIMIT 1"
+SELECT_EVENTS_BY_KEY = """
+    SELECT events.* FROM events
+    JOIN unnest(%(ids)s::uuid[], %(times)s::timestamptz[]) AS wanted (id, time) USING (id, time)
+"""
+SELECT_EVENT = "SELECT * FROM events WHERE id = %(id)s ORDER BY time LIMIT 1"
 
 
 def sessions_query(*, tags: bool, user: bool, start: bool, end: bool, after: bool) -> sql.Composed:

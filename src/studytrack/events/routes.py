@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from studytrack.events import service
-from studytrack.events.models import BucketSeries, EventCreate, EventPublic, SessionPage, Stats
+from studytrack.events.batch import parse_events, read_body
+from studytrack.events.ingest import Outcome, resolve, write_events
+from studytrack.events.models import (
+    BatchItem,
+    BatchResult,
+    BucketSeries,
+    EventCreate,
+    EventPublic,
+    SessionPage,
+    Stats,
+)
 from studytrack.events.params import BucketQuery, SessionQuery, StatsQuery
-from studytrack.web.deps import ConnectionDep, ModeDep, SettingsDep
+from studytrack.web.deps import CommitterDep, ConnectionDep, ModeDep, PoolDep, SettingsDep
 from studytrack.web.errors import ApiError, ErrorBody
 
 router = APIRouter(
@@ -23,17 +34,60 @@ router = APIRouter(
     status_code=status.HTTP_201_CREATED,
     response_model=EventPublic,
     responses={
-        200: {"model": EventPublic, "description": "This id was already stored: nothing new was written."},
-        409: {"model": ErrorBody, "description": "The id is already used by a different session."},
+        200: {
+            "model": EventPublic,
+            "description": "This session was already stored: nothing new was written.",
+        },
+        409: {"model": ErrorBody, "description": "Its id and time hold a different session."},
     },
 )
-async def create_event(event: EventCreate, conn: ConnectionDep, response: Response) -> EventPublic:
+async def create_event(event: EventCreate, committer: CommitterDep, response: Response) -> EventPublic:
     """Record one study session. The 201 is sent only after the session is committed."""
-    async with conn.transaction():
-        stored, created = await service.create_event(conn, event=event)
-    if not created:
+    result = await committer.submit(resolve(event, now=datetime.now(UTC)))
+    if result.outcome is Outcome.CONFLICT:
+        raise ApiError(409, "id_conflict", f"id {result.stored['id']} at this time is a different session")
+    if result.outcome is Outcome.DUPLICATE:
         response.status_code = status.HTTP_200_OK
-    return stored
+    return EventPublic.model_validate(result.stored)
+
+
+@router.post(
+    "/events/batch",
+    response_model=BatchResult,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"type": "array", "items": {"$ref": "#/components/schemas/EventCreate"}}
+                },
+                "application/x-ndjson": {
+                    "schema": {"type": "string", "description": "One EventCreate per line."}
+                },
+            },
+        }
+    },
+    responses={413: {"model": ErrorBody}},
+)
+async def create_events(request: Request, pool: PoolDep, settings: SettingsDep) -> BatchResult:
+    """Record many sessions at once (JSON array or NDJSON), all or nothing: one bad item rejects the batch."""
+    body = await read_body(request, max_bytes=settings.max_batch_bytes)
+    events = parse_events(
+        body, content_type=request.headers.get("content-type", ""), max_events=settings.max_batch_events
+    )
+    now = datetime.now(UTC)
+    async with pool.connection() as conn, conn.transaction():
+        results = await write_events(conn, [resolve(event, now=now) for event in events])
+    return BatchResult(
+        inserted=sum(result.outcome is Outcome.INSERTED for result in results),
+        duplicates=sum(result.outcome is Outcome.DUPLICATE for result in results),
+        conflicts=sum(result.outcome is Outcome.CONFLICT for result in results),
+        not_inserted=[
+            BatchItem(index=index, id=result.stored["id"], outcome=result.outcome.value)
+            for index, result in enumerate(results)
+            if result.outcome is not Outcome.INSERTED
+        ],
+    )
 
 
 @router.get("/events/", response_model=BucketSeries)

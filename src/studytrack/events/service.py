@@ -6,37 +6,18 @@ import base64
 import binascii
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 
 from studytrack.events import queries
-from studytrack.events.models import BucketPublic, BucketSeries, EventCreate, EventPublic, SessionPage, Stats
+from studytrack.events.models import BucketPublic, BucketSeries, EventPublic, SessionPage, Stats
 from studytrack.events.params import BucketQuery, EventFilters, SessionQuery
 from studytrack.web.errors import ApiError
 
 Connection = AsyncConnection[Any]
-_COMPARED_FIELDS = ("time", "tag", "minutes", "user_id", "note", "source")
-
-
-async def create_event(conn: Connection, *, event: EventCreate) -> tuple[EventPublic, bool]:
-    """Store one session; return (stored event, created). A retry of a stored id is not created again."""
-    values = event.model_dump(exclude={"id", "time"})
-    values["id"] = event.id or uuid.uuid4()
-    values["time"] = event.time or datetime.now(UTC)
-    cur = await conn.execute(queries.INSERT_EVENT, values)
-    row = await cur.fetchone()
-    if row is None:  # a concurrent request stored the same id and time first
-        cur = await conn.execute(queries.SELECT_EVENT, values)
-        row = await cur.fetchone()
-        assert row is not None
-        row = {"created": False, **row}
-    created = row.pop("created")
-    if not created and any(row[name] != values[name] for name in _COMPARED_FIELDS):
-        raise ApiError(409, "id_conflict", f"id {values['id']} is already used by a different session")
-    return EventPublic.model_validate(row), created
 
 
 async def get_event(conn: Connection, *, event_id: uuid.UUID) -> EventPublic | None:

@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from studytrack.config import Settings
 from studytrack.database.mode import DatabaseMode, detect_mode
+from studytrack.events.ingest import GroupCommitter
 
 
 def get_settings(request: Request) -> Settings:
@@ -40,6 +41,13 @@ async def get_mode(
     return mode
 
 
+def get_committer(request: Request) -> GroupCommitter:
+    committer: GroupCommitter = request.app.state.committer
+    return committer
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ConnectionDep = Annotated[AsyncConnection[Any], Depends(get_connection)]
 ModeDep = Annotated[DatabaseMode, Depends(get_mode)]
+PoolDep = Annotated[AsyncConnectionPool[Any], Depends(get_pool)]
+CommitterDep = Annotated[GroupCommitter, Depends(get_committer)]

@@ -1,0 +1,68 @@
+"""Parsing a batch body: a JSON array or NDJSON, all-or-nothing, errors naming each bad item's index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter, ValidationError
+
+from studytrack.events.models import EventCreate
+from studytrack.web.errors import ApiError
+
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+_EVENTS = TypeAdapter(list[EventCreate])
+
+
+async def read_body(request: Request, *, max_bytes: int) -> bytes:
+    """The body, refused with a 413 as soon as it grows past `max_bytes` (never buffered beyond that)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise ApiError(
+            413, "payload_too_large", f"the body is larger than {max_bytes} bytes; send smaller batches"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ApiError(
+                413, "payload_too_large", f"the body is larger than {max_bytes} bytes; send smaller batches"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _errors(exc: ValidationError, index: int | None = None) -> list[dict[str, Any]]:
+    prefix: tuple[Any, ...] = ("body",) if index is None else ("body", index)
+    return [
+        {"loc": prefix + tuple(error["loc"]), "msg": error["msg"], "type": error["type"]}
+        for error in exc.errors()
+    ]
+
+
+def parse_events(body: bytes, *, content_type: str, max_events: int) -> list[EventCreate]:
+    """Every event of the batch, or a RequestValidationError listing every bad item."""
+    if content_type.split(";")[0].strip().lower() in NDJSON_TYPES:
+        lines = [line for line in body.split(b"\n") if line.strip()]
+        if len(lines) > max_events:
+            raise ApiError(422, "batch_too_large", f"a batch holds at most {max_events} events; split it")
+        events, errors = [], []
+        for index, line in enumerate(lines):
+            try:
+                events.append(EventCreate.model_validate_json(line))
+            except ValidationError as exc:
+                errors += _errors(exc, index)
+        if errors:
+            raise RequestValidationError(errors)
+    else:
+        try:
+            events = _EVENTS.validate_json(body)
+        except ValidationError as exc:
+            raise RequestValidationError(_errors(exc)) from None
+    if not events:
+        raise ApiError(422, "empty_batch", "the batch has no events; send at least one")
+    if len(events) > max_events:
+        raise ApiError(422, "batch_too_large", f"a batch holds at most {max_events} events; split it")
+    return events

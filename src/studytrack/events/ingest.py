@@ -1,0 +1,158 @@
+"""Writing events: identity, one multi-row statement per batch, and group commit for single POSTs.
+
+Identity: an event is `(id, time)`, the hypertable's primary key. A client that sends its own `id` gets
+exactly-once writes for free; for an event without one the id is derived from its content (see
+`content_id`), so an app's retry or a re-imported export lands on the same key and is not stored twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from studytrack.events import queries
+from studytrack.events.models import EventCreate
+
+log = logging.getLogger(__name__)
+
+# Fixed namespace for content-derived ids: changing it would change every derived id.
+CONTENT_NAMESPACE = uuid.UUID("5f0c6a53-2d0e-4c53-9a55-0f1d6c3b9e11")
+_COMPARED = ("tag", "minutes", "user_id", "note", "source")
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    id: uuid.UUID
+    time: datetime
+    tag: str
+    minutes: int
+    user_id: str | None
+    note: str | None
+    source: str | None
+
+
+class Outcome(StrEnum):
+    INSERTED = "inserted"
+    DUPLICATE = "duplicate"  # the same event was stored before: nothing written
+    CONFLICT = "conflict"  # its (id, time) holds a different event: nothing written
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    outcome: Outcome
+    stored: dict[str, Any]  # the row as stored (for a conflict: the row that was already there)
+
+
+def content_id(
+    *, time: datetime, tag: str, minutes: int, user_id: str | None, source: str | None
+) -> uuid.UUID:
+    """The id of an event sent without one: same person, app, tag, start instant and length = same event."""
+    instant = time.astimezone(UTC).isoformat()
+    key = "\x1f".join([source or "", user_id or "", tag, instant, str(minutes)])
+    return uuid.uuid5(CONTENT_NAMESPACE, key)
+
+
+def resolve(event: EventCreate, *, now: datetime) -> NewEvent:
+    time = event.time or now
+    event_id = event.id or content_id(
+        time=time, tag=event.tag, minutes=event.minutes, user_id=event.user_id, source=event.source
+    )
+    return NewEvent(event_id, time, event.tag, event.minutes, event.user_id, event.note, event.source)
+
+
+def _columns(events: Sequence[NewEvent]) -> dict[str, list[Any]]:
+    return {
+        "ids": [e.id for e in events],
+        "times": [e.time for e in events],
+        "tags": [e.tag for e in events],
+        "minutes": [e.minutes for e in events],
+        "user_ids": [e.user_id for e in events],
+        "notes": [e.note for e in events],
+        "sources": [e.source for e in events],
+    }
+
+
+async def write_events(conn: AsyncConnection[Any], events: Sequence[NewEvent]) -> list[WriteResult]:
+    """Insert all events in one statement (inside the caller's transaction); one result per event, in order."""
+    cur = await conn.execute(queries.INSERT_EVENTS, _columns(events))
+    inserted = {(row["id"], row["time"]): row for row in await cur.fetchall()}
+    missing = [e for e in events if (e.id, e.time) not in inserted]
+    existing: dict[tuple[uuid.UUID, datetime], dict[str, Any]] = {}
+    if missing:
+        cur = await conn.execute(
+            queries.SELECT_EVENTS_BY_KEY, {"ids": [e.id for e in missing], "times": [e.time for e in missing]}
+        )
+        existing = {(row["id"], row["time"]): row for row in await cur.fetchall()}
+
+    results: list[WriteResult] = []
+    claimed: set[tuple[uuid.UUID, datetime]] = set()  # a key inserted by an earlier item of this batch
+    for event in events:
+        key = (event.id, event.time)
+        if key in inserted and key not in claimed:
+            claimed.add(key)
+            results.append(WriteResult(Outcome.INSERTED, inserted[key]))
+            continue
+        stored = inserted.get(key) or existing[key]
+        same = all(stored[name] == getattr(event, name) for name in _COMPARED)
+        results.append(WriteResult(Outcome.DUPLICATE if same else Outcome.CONFLICT, stored))
+    return results
+
+
+class GroupCommitter:
+    """Single POSTs that arrive together share one INSERT and one COMMIT; each waits for its own result.
+
+    While a write is in flight, new requests queue; the next write takes all of them (up to
+    `max_batch`). Nothing is acknowledged before its transaction has committed.
+    """
+
+    def __init__(self, pool: AsyncConnectionPool[Any], *, max_batch: int = 512, writers: int = 2) -> None:
+        self._pool = pool
+        self._max_batch = max_batch
+        self._writers = writers
+        self._queue: asyncio.Queue[tuple[NewEvent, asyncio.Future[WriteResult]]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._write_forever()) for _ in range(self._writers)]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def submit(self, event: NewEvent) -> WriteResult:
+        future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
+        await self._queue.put((event, future))
+        return await future
+
+    async def _write_forever(self) -> None:
+        while True:
+            group = [await self._queue.get()]
+            while len(group) < self._max_batch and not self._queue.empty():
+                group.append(self._queue.get_nowait())
+            await self._write_group(group)
+
+    async def _write_group(self, group: list[tuple[NewEvent, asyncio.Future[WriteResult]]]) -> None:
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                results = await write_events(conn, [event for event, _ in group])
+        except Exception as exc:  # the database is down or refused: every waiter learns why
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), result in zip(group, results, strict=True):
+            if not future.done():
+                future.set_result(result)
