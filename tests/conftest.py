@@ -1,12 +1,23 @@
-"""Fixtures: a real PostgreSQL (the embedded wheel, or TEST_DATABASE_URL), migrated once, emptied per test."""
+"""Fixtures: real database servers, never mocks.
+
+* `server_url`: a plain PostgreSQL (the embedded wheel, or TEST_DATABASE_URL), for tests that need their own
+  databases or several connections.
+* `backend`: every API test runs twice, on plain PostgreSQL and on real TimescaleDB (the PGlite WASM build
+  served by tests/timescaledb/server). That backend serves one session at a time, so tests reach the
+  database through the app's own pool (`Database`), one connection for both.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import select
+import shutil
+import subprocess
 import tempfile
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -15,13 +26,17 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
+from psycopg.rows import tuple_row
 
 from studytrack.config import Settings, load_settings
 from studytrack.database.embedded import start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
+from studytrack.events.ingest import NewEvent
 from studytrack.web.app import create_app
 
 REPO = Path(__file__).resolve().parent.parent
+TIMESCALEDB_SERVER = REPO / "tests" / "timescaledb" / "server"
+BACKENDS = ("postgresql", "timescaledb")
 
 # CI runs the same examples every time, so a red run can be replayed.
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
@@ -35,7 +50,7 @@ def with_database(url: str, name: str) -> str:
 
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
-    """A PostgreSQL server: TEST_DATABASE_URL, or an embedded one started for this test run."""
+    """A plain PostgreSQL server: TEST_DATABASE_URL, or an embedded one started for this test run."""
     if url := os.environ.get("TEST_DATABASE_URL"):
         yield url
         return
@@ -45,6 +60,42 @@ def server_url() -> Iterator[str]:
             yield url
         finally:
             stop_embedded_database(server)
+
+
+def _timescaledb_unavailable() -> str | None:
+    if shutil.which("node") is None:
+        return "node is not installed"
+    if not (TIMESCALEDB_SERVER / "node_modules").is_dir():
+        return f"run `npm ci` in {TIMESCALEDB_SERVER.relative_to(REPO)}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def timescaledb_server_url() -> Iterator[str]:
+    """Real TimescaleDB 2.23 (PGlite WASM) over the wire protocol on a loopback port; in memory."""
+    if reason := _timescaledb_unavailable():
+        if os.environ.get("CI"):
+            pytest.fail(f"the TimescaleDB test backend must run in CI: {reason}")
+        pytest.skip(f"TimescaleDB test backend unavailable locally: {reason}")
+    # stdin is a pipe: when this process dies, the server sees EOF and exits.
+    server = subprocess.Popen(
+        ["node", "server.mjs", "--port", "0"],
+        cwd=TIMESCALEDB_SERVER,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    ready, _, _ = select.select([server.stdout], [], [], 90)
+    line = server.stdout.readline() if ready else ""
+    if not line.startswith("READY "):
+        server.kill()
+        pytest.fail(f"the TimescaleDB test server did not start: {line!r}")
+    try:
+        yield line.split()[1]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")
@@ -59,35 +110,103 @@ def create_database(server_url: str, prefix: str) -> str:
     return with_database(server_url, name)
 
 
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="session")
-def database_url(server_url: str, settings: Settings) -> str:
-    """A fresh database for this run, migrated by the same code path as `studytrack migrate`."""
-    url = create_database(server_url, "studytrack_test")
-    run_migrations(url, settings)
+def backend_settings(backend: str, settings: Settings) -> Settings:
+    if backend == "timescaledb":
+        return dataclasses.replace(settings, timescaledb="required", db_pool_size=1)
+    return dataclasses.replace(settings, timescaledb="off")
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, backend_settings: Settings, request: pytest.FixtureRequest) -> str:
+    """A fresh database on the backend, migrated by the same code path as `studytrack migrate`."""
+    if backend == "timescaledb":
+        url = str(request.getfixturevalue("timescaledb_server_url"))
+    else:
+        url = create_database(str(request.getfixturevalue("server_url")), "studytrack_test")
+    run_migrations(url, backend_settings)
     return url
 
 
-@pytest.fixture
-def db(database_url: str) -> Iterator[psycopg.Connection[Any]]:
-    """A direct connection to the test database, starting from an empty events table."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE events")
-        yield conn
-
-
 @pytest.fixture(scope="session")
-def app_client(database_url: str, settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, database_url=database_url)) as client:
+def app_client(database_url: str, backend_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(backend_settings, database_url=database_url)) as client:
         yield client
 
 
+class Database:
+    """SQL for tests through the app's own connection pool (tuples, autocommit per call)."""
+
+    def __init__(self, client: TestClient) -> None:
+        self._client = client
+
+    def _call(self, query: str, params: Any, many: bool) -> list[tuple[Any, ...]]:
+        pool = self._client.app.state.pool  # type: ignore[attr-defined]
+
+        async def run() -> list[tuple[Any, ...]]:
+            async with pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+                if many:
+                    await cur.executemany(query, params)
+                    return []
+                await cur.execute(query, params, prepare=False)
+                return await cur.fetchall() if cur.description else []
+
+        portal = self._client.portal
+        assert portal is not None, "the TestClient must be inside its `with` block"
+        return portal.call(run)
+
+    def execute(
+        self, query: str, params: Sequence[Any] | dict[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        return self._call(query, params, many=False)
+
+    def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._call(query, rows, many=True)
+
+    def write(self, events: Sequence[NewEvent]) -> None:
+        """Store events the way the API does (so the continuous aggregate stays exact)."""
+        writer = self._client.app.state.writer  # type: ignore[attr-defined]
+        portal = self._client.portal
+        assert portal is not None
+        portal.call(writer.write, events)
+
+    def reset(self) -> None:
+        """Empty the events table and, in TimescaleDB mode, the continuous aggregate's materialized rows."""
+        self.execute("TRUNCATE events")
+        if self.execute("SELECT to_regclass('events_15m')")[0][0]:
+            self.execute("TRUNCATE events_15m")
+
+
+@pytest.fixture(scope="session")
+def database(app_client: TestClient) -> Database:
+    return Database(app_client)
+
+
 @pytest.fixture
-def client(app_client: TestClient, db: psycopg.Connection[Any]) -> TestClient:
+def db(database: Database) -> Database:
+    """The test database, starting from an empty events table."""
+    database.reset()
+    return database
+
+
+@pytest.fixture
+def client(app_client: TestClient, db: Database) -> TestClient:
     """The API over a real connection pool, on an empty events table."""
     return app_client
 
 
-def count_events(db: psycopg.Connection[Any]) -> int:
-    row = db.execute("SELECT count(*) FROM events").fetchone()
-    assert row is not None
-    return int(row[0])
+def count_events(db: Database) -> int:
+    return int(db.execute("SELECT count(*) FROM events")[0][0])
+
+
+def wait_until(condition: Any, timeout: float = 30, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)

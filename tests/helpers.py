@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import psycopg
+from studytrack.events.ingest import NewEvent
+from tests.conftest import Database
 
 MONDAY_2000 = datetime(2000, 1, 3)
 FIXED = {
@@ -29,12 +30,9 @@ class Session:
     user_id: str | None = None
 
 
-def insert_sessions(db: psycopg.Connection[Any], sessions: list[Session]) -> None:
-    with db.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO events (id, time, tag, minutes, user_id) VALUES (%s, %s, %s, %s, %s)",
-            [(uuid.uuid4(), s.time, s.tag, s.minutes, s.user_id) for s in sessions],
-        )
+def insert_sessions(db: Database, sessions: list[Session]) -> None:
+    if sessions:
+        db.write([NewEvent(uuid.uuid4(), s.time, s.tag, s.minutes, s.user_id, None, None) for s in sessions])
 
 
 def to_instant(local: datetime, zone: ZoneInfo) -> datetime:

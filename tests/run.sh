@@ -7,6 +7,17 @@ cd "$(dirname "$0")/.."
 source boot/venv.sh
 ensure_venv requirements-dev.txt
 
+# The TimescaleDB test backend (PGlite WASM build served over the wire protocol): pinned by its lock file.
+server=tests/timescaledb/server
+if command -v npm >/dev/null; then
+    if [ ! -d "$server/node_modules" ] || [ "$server/package-lock.json" -nt "$server/node_modules/.package-lock.json" ]; then
+        (cd "$server" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+elif [ -n "${CI:-}" ]; then
+    echo "CI needs Node.js and npm for the TimescaleDB test backend" >&2
+    exit 1
+fi
+
 echo "== ruff"
 ruff check src tests
 ruff format --check src tests

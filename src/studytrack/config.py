@@ -32,6 +32,8 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     timescaledb: str = "auto"
     chunk_time_interval: timedelta = timedelta(days=7)
+    compress_after: timedelta | None = timedelta(days=30)
+    retention: timedelta | None = None
     max_buckets: int = 10_000
     max_batch_events: int = 10_000
     max_batch_bytes: int = 16 * 1024 * 1024
@@ -96,6 +98,14 @@ def _chunk_interval(config: Config) -> timedelta:
     return timedelta(days=_positive("CHUNK_TIME_INTERVAL_DAYS", days))
 
 
+def _days_or_off(config: Config, key: str, default: int) -> timedelta | None:
+    """A number of days; 0 turns the policy off."""
+    days = _read(config, key, default, int)
+    if not isinstance(days, int) or days < 0:
+        raise SettingsError(f"setting {key} must be a whole number of days (0 = off), got {days!r}")
+    return timedelta(days=days) if days else None
+
+
 def load_settings(env_file: Path | None = None) -> Settings:
     """Read every setting; raise SettingsError naming the first bad key."""
     env_file = env_file or Path.cwd() / ".env"
@@ -123,6 +133,8 @@ def load_settings(env_file: Path | None = None) -> Settings:
         cors_origins=origins,
         timescaledb=timescaledb,
         chunk_time_interval=_chunk_interval(config),
+        compress_after=_days_or_off(config, "COMPRESS_AFTER_DAYS", 30),
+        retention=_days_or_off(config, "RETENTION_DAYS", 0),
         max_buckets=_positive("MAX_BUCKETS", _read(config, "MAX_BUCKETS", 10_000, int)),
         max_batch_events=_positive("MAX_BATCH_EVENTS", _read(config, "MAX_BATCH_EVENTS", 10_000, int)),
         max_batch_bytes=_positive("MAX_BATCH_BYTES", _read(config, "MAX_BATCH_BYTES", 16 * 1024 * 1024, int)),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import Any
 
 import psycopg
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
@@ -19,21 +19,26 @@ from studytrack.database.migrate import run_migrations, sqlalchemy_url
 from tests.conftest import create_database
 
 
-def test_the_migrated_schema_matches_the_table_model(database_url: str) -> None:
-    engine = create_engine(sqlalchemy_url(database_url))
+@pytest.fixture(scope="module")
+def plain_url(server_url: str, settings: Settings) -> str:
+    url = create_database(server_url, "migrations")
+    run_migrations(url, settings)
+    return url
+
+
+def test_the_migrated_schema_matches_the_table_model(plain_url: str) -> None:
+    engine = create_engine(sqlalchemy_url(plain_url))
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     engine.dispose()
     # Indexes exist only in the migration (the model does not declare them): compare columns and keys.
-    assert [d for d in differences if d[0] not in ("remove_index",)] == []
+    assert [d for d in differences if d[0] != "remove_index"] == []
 
 
-def test_migrating_again_changes_nothing(
-    database_url: str, settings: Settings, db: psycopg.Connection[Any]
-) -> None:
-    before = db.execute("SELECT version_num FROM alembic_version").fetchall()
-    run_migrations(database_url, settings)
-    assert db.execute("SELECT version_num FROM alembic_version").fetchall() == before == [("0001",)]
+def test_migrating_again_changes_nothing(plain_url: str, settings: Settings) -> None:
+    run_migrations(plain_url, settings)
+    with psycopg.connect(plain_url) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
 
 
 def test_migrators_started_together_migrate_exactly_once(server_url: str) -> None:
@@ -50,7 +55,7 @@ def test_migrators_started_together_migrate_exactly_once(server_url: str) -> Non
     assert [migrator.returncode for migrator in migrators] == [0, 0, 0, 0], logs
     assert sum(log.count("Running upgrade  -> 0001") for log in logs) == 1
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
         indexes = conn.execute(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'events' ORDER BY 1"
         ).fetchall()
@@ -62,12 +67,15 @@ def test_migrators_started_together_migrate_exactly_once(server_url: str) -> Non
     ]
 
 
-def test_plain_postgresql_mode_when_timescaledb_is_missing(db: psycopg.Connection[Any]) -> None:
-    assert db.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'").fetchone() == (0,)
-    columns = db.execute(
-        "SELECT column_name, data_type, is_nullable FROM information_schema.columns"
-        " WHERE table_name = 'events' ORDER BY ordinal_position"
-    ).fetchall()
+def test_plain_postgresql_mode_when_timescaledb_is_missing(plain_url: str) -> None:
+    with psycopg.connect(plain_url) as db:
+        assert db.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'").fetchone() == (
+            0,
+        )
+        columns = db.execute(
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns"
+            " WHERE table_name = 'events' ORDER BY ordinal_position"
+        ).fetchall()
     assert columns == [
         ("id", "uuid", "NO"),
         ("time", "timestamp with time zone", "NO"),

@@ -9,13 +9,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from studytrack.config import Settings
 from studytrack.web.app import create_app
-from tests.conftest import count_events
+from tests.conftest import Database, count_events
 
 
 def event(i: int, **extra: Any) -> dict[str, Any]:
@@ -27,16 +26,14 @@ def event(i: int, **extra: Any) -> dict[str, Any]:
     } | extra
 
 
-def test_a_json_array_is_stored_in_one_go(client: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_a_json_array_is_stored_in_one_go(client: TestClient, db: Database) -> None:
     response = client.post("/api/events/batch", json=[event(i) for i in range(500)])
     assert response.status_code == 200
     assert response.json() == {"inserted": 500, "duplicates": 0, "conflicts": 0, "not_inserted": []}
     assert count_events(db) == 500
 
 
-def test_ndjson_is_accepted_and_blank_lines_are_ignored(
-    client: TestClient, db: psycopg.Connection[Any]
-) -> None:
+def test_ndjson_is_accepted_and_blank_lines_are_ignored(client: TestClient, db: Database) -> None:
     body = "\n".join(json.dumps(event(i)) for i in range(3)) + "\n\n"
     response = client.post(
         "/api/events/batch", content=body, headers={"content-type": "application/x-ndjson"}
@@ -46,7 +43,7 @@ def test_ndjson_is_accepted_and_blank_lines_are_ignored(
 
 
 def test_one_bad_item_rejects_the_batch_naming_each_bad_index_and_field(
-    client: TestClient, db: psycopg.Connection[Any]
+    client: TestClient, db: Database
 ) -> None:
     items = [event(0), event(1, minutes=0), event(2), event(3, tag="")]
     response = client.post("/api/events/batch", json=items)
@@ -55,7 +52,7 @@ def test_one_bad_item_rejects_the_batch_naming_each_bad_index_and_field(
     assert count_events(db) == 0
 
 
-def test_bad_ndjson_lines_are_named_by_item_index(client: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_bad_ndjson_lines_are_named_by_item_index(client: TestClient, db: Database) -> None:
     body = json.dumps(event(0)) + "\n{broken\n" + json.dumps(event(2, minutes="x"))
     response = client.post(
         "/api/events/batch", content=body, headers={"content-type": "application/x-ndjson"}
@@ -66,17 +63,13 @@ def test_bad_ndjson_lines_are_named_by_item_index(client: TestClient, db: psycop
 
 
 @pytest.mark.parametrize("body", [b"[]", b"", b"{}", b'{"tag": "cka", "minutes": 5}'])
-def test_an_empty_or_non_array_body_is_a_422(
-    client: TestClient, db: psycopg.Connection[Any], body: bytes
-) -> None:
+def test_an_empty_or_non_array_body_is_a_422(client: TestClient, db: Database, body: bytes) -> None:
     response = client.post("/api/events/batch", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 422
     assert count_events(db) == 0
 
 
-def test_resending_a_batch_stores_nothing_twice_and_says_so(
-    client: TestClient, db: psycopg.Connection[Any]
-) -> None:
+def test_resending_a_batch_stores_nothing_twice_and_says_so(client: TestClient, db: Database) -> None:
     items = [event(i, id=str(uuid.uuid4())) for i in range(5)] + [event(i) for i in range(5, 10)]
     client.post("/api/events/batch", json=items)
     again = client.post("/api/events/batch", json=list(reversed(items)))
@@ -86,18 +79,14 @@ def test_resending_a_batch_stores_nothing_twice_and_says_so(
     assert count_events(db) == 10
 
 
-def test_a_repeated_event_inside_one_batch_is_stored_once(
-    client: TestClient, db: psycopg.Connection[Any]
-) -> None:
+def test_a_repeated_event_inside_one_batch_is_stored_once(client: TestClient, db: Database) -> None:
     response = client.post("/api/events/batch", json=[event(1), event(2), event(1)])
     assert response.json()["inserted"] == 2
     assert response.json()["not_inserted"][0]["index"] == 2
     assert count_events(db) == 2
 
 
-def test_a_conflicting_reuse_of_id_and_time_is_reported_not_written(
-    client: TestClient, db: psycopg.Connection[Any]
-) -> None:
+def test_a_conflicting_reuse_of_id_and_time_is_reported_not_written(client: TestClient, db: Database) -> None:
     event_id = str(uuid.uuid4())
     client.post("/api/events/", json=event(1, id=event_id))
     response = client.post("/api/events/batch", json=[event(1, id=event_id, minutes=59), event(2)])
@@ -106,9 +95,7 @@ def test_a_conflicting_reuse_of_id_and_time_is_reported_not_written(
     assert count_events(db) == 2
 
 
-def test_the_same_events_sent_concurrently_are_stored_once(
-    client: TestClient, db: psycopg.Connection[Any]
-) -> None:
+def test_the_same_events_sent_concurrently_are_stored_once(client: TestClient, db: Database) -> None:
     items = [event(i, id=str(uuid.uuid4())) for i in range(200)]
     with ThreadPoolExecutor(max_workers=6) as pool:
         batches = list(pool.map(lambda _: client.post("/api/events/batch", json=items), range(6)))
@@ -122,9 +109,7 @@ def test_the_same_events_sent_concurrently_are_stored_once(
     assert count_events(db) == 200
 
 
-def test_concurrent_single_posts_each_get_their_own_committed_event(
-    client: TestClient, db: psycopg.Connection[Any]
-) -> None:
+def test_concurrent_single_posts_each_get_their_own_committed_event(client: TestClient, db: Database) -> None:
     items = [event(i) for i in range(100)]
     with ThreadPoolExecutor(max_workers=16) as pool:
         responses = list(pool.map(lambda item: client.post("/api/events/", json=item), items))
@@ -134,26 +119,20 @@ def test_concurrent_single_posts_each_get_their_own_committed_event(
 
 
 @pytest.fixture
-def small_limits_client(
-    database_url: str, settings: Settings, db: psycopg.Connection[Any]
-) -> Iterator[TestClient]:
+def small_limits_client(database_url: str, settings: Settings, db: Database) -> Iterator[TestClient]:
     limited = dataclasses.replace(settings, max_batch_events=3, max_batch_bytes=2000)
     with TestClient(create_app(limited, database_url=database_url)) as client:
         yield client
 
 
-def test_more_events_than_the_limit_is_a_422(
-    small_limits_client: TestClient, db: psycopg.Connection[Any]
-) -> None:
+def test_more_events_than_the_limit_is_a_422(small_limits_client: TestClient, db: Database) -> None:
     response = small_limits_client.post("/api/events/batch", json=[event(i) for i in range(4)])
     assert response.status_code == 422
     assert response.json()["code"] == "batch_too_large"
     assert count_events(db) == 0
 
 
-def test_a_body_over_the_byte_limit_is_a_413(
-    small_limits_client: TestClient, db: psycopg.Connection[Any]
-) -> None:
+def test_a_body_over_the_byte_limit_is_a_413(small_limits_client: TestClient, db: Database) -> None:
     response = small_limits_client.post("/api/events/batch", json=[event(1, note="n" * 1000)] * 3)
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"

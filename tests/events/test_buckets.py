@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import Database
 from tests.helpers import Session, expected_buckets, insert_sessions, parse_items
 
 
@@ -21,7 +21,7 @@ def buckets(client: TestClient, **params: Any) -> list[dict[str, Any]]:
     return list(response.json()["items"])
 
 
-def test_sessions_are_summed_per_day_and_tag(client: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_sessions_are_summed_per_day_and_tag(client: TestClient, db: Database) -> None:
     insert_sessions(
         db,
         [
@@ -39,18 +39,14 @@ def test_sessions_are_summed_per_day_and_tag(client: TestClient, db: psycopg.Con
     ]
 
 
-def test_days_start_at_local_midnight_of_the_callers_timezone(
-    client: TestClient, db: psycopg.Connection[Any]
-) -> None:
+def test_days_start_at_local_midnight_of_the_callers_timezone(client: TestClient, db: Database) -> None:
     # 23:30 UTC on the 6th is already the 7th in Berlin.
     insert_sessions(db, [Session(datetime(2025, 1, 6, 23, 30, tzinfo=UTC), "cka", 25)])
     items = buckets(client, start="2025-01-06", end="2025-01-09", tz="Europe/Berlin")
     assert [item["bucket"] for item in items] == ["2025-01-07T00:00:00+01:00"]
 
 
-def test_a_dst_day_has_23_hours_and_its_bucket_keeps_its_own_offset(
-    client: TestClient, db: psycopg.Connection[Any]
-) -> None:
+def test_a_dst_day_has_23_hours_and_its_bucket_keeps_its_own_offset(client: TestClient, db: Database) -> None:
     insert_sessions(
         db,
         [
@@ -66,7 +62,7 @@ def test_a_dst_day_has_23_hours_and_its_bucket_keeps_its_own_offset(
     ]
 
 
-def test_weeks_start_on_monday(client: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_weeks_start_on_monday(client: TestClient, db: Database) -> None:
     insert_sessions(
         db,
         [
@@ -82,7 +78,7 @@ def test_weeks_start_on_monday(client: TestClient, db: psycopg.Connection[Any]) 
     ]
 
 
-def test_months_start_on_the_first_in_local_time(client: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_months_start_on_the_first_in_local_time(client: TestClient, db: Database) -> None:
     insert_sessions(
         db,
         [
@@ -98,7 +94,7 @@ def test_months_start_on_the_first_in_local_time(client: TestClient, db: psycopg
     ]
 
 
-def test_quarters_and_years_align_to_calendar(client: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_quarters_and_years_align_to_calendar(client: TestClient, db: Database) -> None:
     insert_sessions(db, [Session(datetime(2025, 5, 20, tzinfo=UTC), "cka", 15)])
     assert buckets(client, duration="3 months", start="2025-01-01", end="2026-01-01")[0]["bucket"] == (
         "2025-04-01T00:00:00Z"
@@ -108,16 +104,14 @@ def test_quarters_and_years_align_to_calendar(client: TestClient, db: psycopg.Co
     )
 
 
-def test_tags_filter_is_case_insensitive_and_repeatable(
-    client: TestClient, db: psycopg.Connection[Any]
-) -> None:
+def test_tags_filter_is_case_insensitive_and_repeatable(client: TestClient, db: Database) -> None:
     day = datetime(2025, 1, 6, 12, tzinfo=UTC)
     insert_sessions(db, [Session(day, "cka", 10), Session(day, "ckad", 20), Session(day, "terraform", 30)])
     items = buckets(client, tags=["CKA", " Terraform "], start="2025-01-06", end="2025-01-07")
     assert [item["tag"] for item in items] == ["cka", "terraform"]
 
 
-def test_user_id_filter_keeps_one_persons_sessions(client: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_user_id_filter_keeps_one_persons_sessions(client: TestClient, db: Database) -> None:
     day = datetime(2025, 1, 6, 12, tzinfo=UTC)
     insert_sessions(
         db, [Session(day, "cka", 10, "ana"), Session(day, "cka", 20, "bo"), Session(day, "cka", 40)]
@@ -126,7 +120,7 @@ def test_user_id_filter_keeps_one_persons_sessions(client: TestClient, db: psyco
     assert buckets(client, start="2025-01-06", end="2025-01-07")[0]["minutes"] == 70
 
 
-def test_start_is_inclusive_and_end_exclusive(client: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_start_is_inclusive_and_end_exclusive(client: TestClient, db: Database) -> None:
     insert_sessions(
         db,
         [
@@ -138,7 +132,7 @@ def test_start_is_inclusive_and_end_exclusive(client: TestClient, db: psycopg.Co
     assert [item["minutes"] for item in items] == [10]
 
 
-def test_default_range_is_the_last_30_days(client: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_default_range_is_the_last_30_days(client: TestClient, db: Database) -> None:
     now = datetime.now(UTC)
     insert_sessions(
         db, [Session(now - timedelta(days=29), "cka", 10), Session(now - timedelta(days=31), "cka", 20)]
@@ -150,9 +144,7 @@ def test_default_range_is_the_last_30_days(client: TestClient, db: psycopg.Conne
     assert span == timedelta(days=30)
 
 
-def test_fill_gives_every_bucket_for_each_tag_with_zeros(
-    client: TestClient, db: psycopg.Connection[Any]
-) -> None:
+def test_fill_gives_every_bucket_for_each_tag_with_zeros(client: TestClient, db: Database) -> None:
     insert_sessions(
         db,
         [
@@ -172,9 +164,7 @@ def test_fill_gives_every_bucket_for_each_tag_with_zeros(
     assert items[1]["avg_minutes"] is None
 
 
-def test_fill_with_tags_shows_requested_tags_even_without_sessions(
-    client: TestClient, db: psycopg.Connection[Any]
-) -> None:
+def test_fill_with_tags_shows_requested_tags_even_without_sessions(client: TestClient, db: Database) -> None:
     items = buckets(
         client, tags=["cka"], start="2025-01-06", end="2025-01-08", fill=True, tz="Asia/Kathmandu"
     )
@@ -184,9 +174,7 @@ def test_fill_with_tags_shows_requested_tags_even_without_sessions(
     ]
 
 
-def test_fill_across_a_dst_change_has_one_row_per_local_hour(
-    client: TestClient, db: psycopg.Connection[Any]
-) -> None:
+def test_fill_across_a_dst_change_has_one_row_per_local_hour(client: TestClient, db: Database) -> None:
     items = buckets(
         client,
         duration="1 hour",
@@ -205,9 +193,7 @@ def test_fill_across_a_dst_change_has_one_row_per_local_hour(
     ]
 
 
-def test_bucket_label_carries_the_utc_offset_of_the_callers_zone(
-    client: TestClient, db: psycopg.Connection[Any]
-) -> None:
+def test_bucket_label_carries_the_utc_offset_of_the_callers_zone(client: TestClient, db: Database) -> None:
     insert_sessions(db, [Session(datetime(2025, 7, 1, 12, tzinfo=UTC), "cka", 10)])
     items = buckets(client, start="2025-07-01", end="2025-07-02", tz="America/New_York")
     assert items[0]["bucket"] == "2025-07-01T00:00:00-04:00"
@@ -235,7 +221,7 @@ BAD_QUERIES = [
 
 @pytest.mark.parametrize(("params", "field"), BAD_QUERIES)
 def test_bad_query_is_a_422_naming_the_parameter(
-    client: TestClient, db: psycopg.Connection[Any], params: dict[str, Any], field: str
+    client: TestClient, db: Database, params: dict[str, Any], field: str
 ) -> None:
     response = client.get("/api/events/", params=params)
     assert response.status_code == 422, response.text
@@ -244,9 +230,7 @@ def test_bad_query_is_a_422_naming_the_parameter(
     assert [detail["field"] for detail in error["details"]] == [field]
 
 
-def test_too_many_buckets_is_a_422_that_says_what_to_change(
-    client: TestClient, db: psycopg.Connection[Any]
-) -> None:
+def test_too_many_buckets_is_a_422_that_says_what_to_change(client: TestClient, db: Database) -> None:
     response = client.get(
         "/api/events/", params={"duration": "1 minute", "start": "1990-01-01", "end": "2020-01-01"}
     )
@@ -280,7 +264,7 @@ DURATIONS = [
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), duration=st.sampled_from(DURATIONS), tz=st.sampled_from(ZONES))
 def test_bucket_sums_match_an_independent_computation(
-    app_client: TestClient, database_url: str, data: st.DataObject, duration: tuple[int, str], tz: str
+    app_client: TestClient, database: Database, data: st.DataObject, duration: tuple[int, str], tz: str
 ) -> None:
     count, unit = duration
     step = timedelta(hours=1) if unit in ("minute", "hour") else timedelta(days=1)
@@ -306,9 +290,8 @@ def test_bucket_sums_match_an_independent_computation(
             max_size=40,
         )
     )
-    with psycopg.connect(database_url, autocommit=True) as db:
-        db.execute("TRUNCATE events")
-        insert_sessions(db, sessions)
+    database.reset()
+    insert_sessions(database, sessions)
     params = {"duration": f"{count} {unit}", "tz": tz, "start": start.isoformat(), "end": end.isoformat()}
     items = buckets(app_client, **params)
     assert parse_items(items) == expected_buckets(

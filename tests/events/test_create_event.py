@@ -7,16 +7,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import count_events
+from tests.conftest import Database, count_events
 
 VALID = {"tag": "cka", "minutes": 25, "time": "2025-01-06T08:54:00+01:00"}
 
 
-def test_a_session_is_stored_and_returned_with_201(client: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_a_session_is_stored_and_returned_with_201(client: TestClient, db: Database) -> None:
     body = VALID | {"user_id": "u-1", "note": "etcd backup drill", "source": "pomodoro-cli"}
     response = client.post("/api/events/", json=body)
     assert response.status_code == 201
@@ -30,24 +29,24 @@ def test_a_session_is_stored_and_returned_with_201(client: TestClient, db: psyco
     assert count_events(db) == 1
 
 
-def test_tags_are_trimmed_and_lower_cased(client: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_tags_are_trimmed_and_lower_cased(client: TestClient, db: Database) -> None:
     response = client.post("/api/events/", json=VALID | {"tag": "  GitHub Actions "})
     assert response.json()["tag"] == "github actions"
 
 
-def test_a_time_without_offset_means_utc(client: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_a_time_without_offset_means_utc(client: TestClient, db: Database) -> None:
     response = client.post("/api/events/", json=VALID | {"time": "2025-01-06T08:54:00"})
     assert datetime.fromisoformat(response.json()["time"]) == datetime(2025, 1, 6, 8, 54, tzinfo=UTC)
 
 
-def test_no_time_means_now(client: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_no_time_means_now(client: TestClient, db: Database) -> None:
     response = client.post("/api/events/", json={"tag": "cka", "minutes": 5})
     stored = datetime.fromisoformat(response.json()["time"])
     assert abs(stored - datetime.now(UTC)) < timedelta(seconds=30)
 
 
 def test_sending_the_same_id_again_returns_200_and_stores_nothing_new(
-    client: TestClient, db: psycopg.Connection[Any]
+    client: TestClient, db: Database
 ) -> None:
     body = VALID | {"id": str(uuid.uuid4())}
     first = client.post("/api/events/", json=body)
@@ -57,9 +56,7 @@ def test_sending_the_same_id_again_returns_200_and_stores_nothing_new(
     assert count_events(db) == 1
 
 
-def test_reusing_an_id_and_time_for_a_different_session_is_a_409(
-    client: TestClient, db: psycopg.Connection[Any]
-) -> None:
+def test_reusing_an_id_and_time_for_a_different_session_is_a_409(client: TestClient, db: Database) -> None:
     event_id = str(uuid.uuid4())
     client.post("/api/events/", json=VALID | {"id": event_id})
     for change in ({"minutes": 26}, {"tag": "ckad"}, {"note": "changed"}):
@@ -69,9 +66,7 @@ def test_reusing_an_id_and_time_for_a_different_session_is_a_409(
     assert count_events(db) == 1
 
 
-def test_a_retry_without_an_id_is_recognised_by_its_content(
-    client: TestClient, db: psycopg.Connection[Any]
-) -> None:
+def test_a_retry_without_an_id_is_recognised_by_its_content(client: TestClient, db: Database) -> None:
     body = VALID | {"source": "timer-app", "user_id": "ana"}
     first = client.post("/api/events/", json=body)
     again = client.post("/api/events/", json=body)
@@ -118,7 +113,7 @@ BAD_BODIES = [
 
 @pytest.mark.parametrize(("body", "field"), BAD_BODIES)
 def test_bad_input_is_a_422_naming_the_field_and_writes_nothing(
-    client: TestClient, db: psycopg.Connection[Any], body: dict[str, Any], field: str
+    client: TestClient, db: Database, body: dict[str, Any], field: str
 ) -> None:
     # json.dumps escapes non-ASCII, so even a lone surrogate travels as valid JSON text
     response = client.post(
@@ -138,9 +133,7 @@ def test_bad_input_is_a_422_naming_the_field_and_writes_nothing(
     [b"", b"{", b"[]", b'"cka"', b"null", b'{"tag": "cka", "minutes": 25,}', b"\xff\xfe"],
     ids=["empty", "truncated", "array", "string", "null", "trailing comma", "not UTF-8"],
 )
-def test_a_body_that_is_not_an_event_object_is_a_422(
-    client: TestClient, db: psycopg.Connection[Any], raw: bytes
-) -> None:
+def test_a_body_that_is_not_an_event_object_is_a_422(client: TestClient, db: Database, raw: bytes) -> None:
     response = client.post("/api/events/", content=raw, headers={"content-type": "application/json"})
     assert response.status_code == 422
     assert response.json()["code"] == "validation_error"

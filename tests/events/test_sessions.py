@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import Database
 from tests.helpers import Session, insert_sessions
 
 BASE = datetime(2025, 1, 6, 8, tzinfo=UTC)
 
 
-def test_pages_walk_every_session_once_newest_first(client: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_pages_walk_every_session_once_newest_first(client: TestClient, db: Database) -> None:
     # Several sessions share a start time: the cursor must still neither skip nor repeat any.
     sessions = [Session(BASE + timedelta(hours=i // 3), "cka", i + 1) for i in range(25)]
     insert_sessions(db, sessions)
@@ -33,7 +33,7 @@ def test_pages_walk_every_session_once_newest_first(client: TestClient, db: psyc
     assert times == sorted(times, reverse=True)
 
 
-def test_filters_by_tag_user_and_range(client: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_filters_by_tag_user_and_range(client: TestClient, db: Database) -> None:
     insert_sessions(
         db,
         [
@@ -48,7 +48,7 @@ def test_filters_by_tag_user_and_range(client: TestClient, db: psycopg.Connectio
     assert [item["minutes"] for item in items] == [20]
 
 
-def test_the_last_page_has_no_cursor(client: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_the_last_page_has_no_cursor(client: TestClient, db: Database) -> None:
     insert_sessions(db, [Session(BASE, "cka", 10)])
     page = client.get("/api/sessions/").json()
     assert len(page["items"]) == 1
@@ -56,16 +56,14 @@ def test_the_last_page_has_no_cursor(client: TestClient, db: psycopg.Connection[
 
 
 @pytest.mark.parametrize("cursor", ["garbage", "e30", "WyJub3QtYS10aW1lIiwgIngiXQ", "!!!"])
-def test_a_tampered_cursor_is_a_422(client: TestClient, db: psycopg.Connection[Any], cursor: str) -> None:
+def test_a_tampered_cursor_is_a_422(client: TestClient, db: Database, cursor: str) -> None:
     response = client.get("/api/sessions/", params={"cursor": cursor})
     assert response.status_code == 422
     assert response.json()["code"] == "invalid_cursor"
 
 
 @pytest.mark.parametrize("limit", [0, 1001, "ten"])
-def test_limit_outside_1_to_1000_is_a_422(
-    client: TestClient, db: psycopg.Connection[Any], limit: Any
-) -> None:
+def test_limit_outside_1_to_1000_is_a_422(client: TestClient, db: Database, limit: Any) -> None:
     response = client.get("/api/sessions/", params={"limit": limit})
     assert response.status_code == 422
     assert response.json()["details"][0]["field"] == "limit"

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
-import psycopg
 from fastapi.testclient import TestClient
 
+from tests.conftest import Database
 from tests.helpers import Session, insert_sessions
 
 
-def test_totals_overall_and_per_tag(client: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_totals_overall_and_per_tag(client: TestClient, db: Database) -> None:
     day = datetime(2025, 1, 6, tzinfo=UTC)
     insert_sessions(
         db, [Session(day, "cka", 25), Session(day, "cka", 35), Session(day, "terraform", 50, "ana")]
@@ -27,7 +26,7 @@ def test_totals_overall_and_per_tag(client: TestClient, db: psycopg.Connection[A
     assert client.get("/api/stats/", params={"start": "2025-01-07"}).json()["total_sessions"] == 0
 
 
-def test_stats_of_an_empty_database_are_zeros(client: TestClient, db: psycopg.Connection[Any]) -> None:
+def test_stats_of_an_empty_database_are_zeros(client: TestClient, db: Database) -> None:
     assert client.get("/api/stats/").json() == {
         "total_time": 0,
         "total_sessions": 0,

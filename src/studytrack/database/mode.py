@@ -14,8 +14,10 @@ SELECT current_setting('server_version') AS server_version,
        to_regclass('timescaledb_information.hypertables') IS NOT NULL AS has_catalog
 """
 _IS_HYPERTABLE_SQL = """
-SELECT 1 FROM timescaledb_information.hypertables
-WHERE hypertable_schema = current_schema() AND hypertable_name = 'events'
+SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables
+               WHERE hypertable_schema = current_schema() AND hypertable_name = 'events') AS hypertable,
+       EXISTS (SELECT 1 FROM timescaledb_information.continuous_aggregates
+               WHERE view_schema = current_schema() AND view_name = 'events_15m') AS rollup
 """
 
 
@@ -23,6 +25,7 @@ WHERE hypertable_schema = current_schema() AND hypertable_name = 'events'
 class DatabaseMode:
     server_version: str
     timescaledb_version: str | None
+    rollup: bool = False  # the events_15m continuous aggregate exists
 
     @property
     def name(self) -> str:
@@ -39,9 +42,12 @@ async def detect_mode(conn: AsyncConnection[Any]) -> DatabaseMode:
         await cur.execute(_MODE_SQL)
         row = await cur.fetchone()
         assert row is not None
-        version = row["timescaledb"]
+        version, hypertable, rollup = row["timescaledb"], False, False
         if version is not None and row["has_catalog"]:
             await cur.execute(_IS_HYPERTABLE_SQL)
-            if await cur.fetchone() is None:
-                version = None  # extension present but our table is plain: plain mode
-    return DatabaseMode(server_version=row["server_version"], timescaledb_version=version)
+            found = await cur.fetchone()
+            assert found is not None
+            hypertable, rollup = bool(found["hypertable"]), bool(found["rollup"])
+        if not hypertable:
+            version = None  # no extension, or our table is a plain one: plain mode
+    return DatabaseMode(server_version=row["server_version"], timescaledb_version=version, rollup=rollup)

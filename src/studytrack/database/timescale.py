@@ -78,8 +78,129 @@ def chunk_time_interval(bind: Connection) -> timedelta:
     return value
 
 
+ROLLUP = "events_15m"
+ROLLUP_END_OFFSET = timedelta(minutes=15)
+REFRESH_EVERY = timedelta(minutes=5)
+
+# Minutes and counts per 15 minutes, tag and user. Every UTC offset in use since 1980 is a multiple of
+# 15 minutes, so any local day, hour or 15-minute multiple is a union of these buckets.
+_CREATE_ROLLUP = f"""
+    CREATE MATERIALIZED VIEW IF NOT EXISTS {ROLLUP}
+    WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+    SELECT time_bucket(INTERVAL '15 minutes', time) AS bucket, tag, user_id,
+           sum(minutes)::bigint AS minutes, count(*) AS count
+    FROM events
+    GROUP BY 1, 2, 3
+    WITH NO DATA
+"""
+_POLICY_JOB = """
+    SELECT job_id, config FROM timescaledb_information.jobs
+    WHERE proc_name = :proc AND hypertable_name = :table
+"""
+
+
+def timescaledb_version(bind: Connection) -> tuple[int, int]:
+    text_version = str(
+        bind.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")).scalar()
+    )
+    major, minor = text_version.split(".")[:2]
+    return int(major), int(minor)
+
+
+def _has_columnstore_api(bind: Connection) -> bool:
+    return timescaledb_version(bind) >= (2, 18)  # add_columnstore_policy and friends arrived in 2.18
+
+
+def enable_compression(bind: Connection) -> None:
+    """Columnstore: one segment per tag (the bucket query filters by tag), newest rows first."""
+    if _has_columnstore_api(bind):
+        options = (
+            "timescaledb.enable_columnstore = true,"
+            " timescaledb.segmentby = 'tag', timescaledb.orderby = 'time DESC'"
+        )
+    else:
+        options = (
+            "timescaledb.compress,"
+            " timescaledb.compress_segmentby = 'tag', timescaledb.compress_orderby = 'time DESC'"
+        )
+    bind.execute(text(f"ALTER TABLE events SET ({options})"))
+
+
+def create_continuous_aggregate(bind: Connection) -> None:
+    bind.execute(text(_CREATE_ROLLUP))
+
+
+def _policy(bind: Connection, proc: str, table: str) -> tuple[int, dict[str, object]] | None:
+    row = bind.execute(text(_POLICY_JOB), {"proc": proc, "table": table}).first()
+    return (int(row[0]), dict(row[1])) if row else None
+
+
+def _interval(bind: Connection, value: object) -> timedelta | None:
+    if value is None:
+        return None
+    return bind.execute(text("SELECT CAST(:v AS interval)"), {"v": str(value)}).scalar_one()  # type: ignore[no-any-return]
+
+
+def _apply_compression_policy(bind: Connection, after: timedelta | None) -> None:
+    job = _policy(bind, "policy_compression", "events")
+    if job is not None and _interval(bind, job[1].get("compress_after")) == after:
+        return
+    columnstore = _has_columnstore_api(bind)
+    if job is not None:
+        remove = (
+            "CALL remove_columnstore_policy('events')"
+            if columnstore
+            else "SELECT remove_compression_policy('events')"
+        )
+        bind.execute(text(remove))
+    if after is not None:
+        add = (
+            "CALL add_columnstore_policy('events', after => CAST(:after AS interval))"
+            if columnstore
+            else "SELECT add_compression_policy('events', compress_after => CAST(:after AS interval))"
+        )
+        bind.execute(text(add), {"after": after})
+
+
+def _apply_retention_policy(bind: Connection, drop_after: timedelta | None) -> None:
+    job = _policy(bind, "policy_retention", "events")
+    if job is not None and _interval(bind, job[1].get("drop_after")) == drop_after:
+        return
+    if job is not None:
+        bind.execute(text("SELECT remove_retention_policy('events')"))
+    if drop_after is not None:
+        bind.execute(
+            text("SELECT add_retention_policy('events', drop_after => CAST(:after AS interval))"),
+            {"after": drop_after},
+        )
+
+
+def _apply_refresh_policy(bind: Connection, retention: timedelta | None) -> None:
+    # With retention on, never refresh windows older than the retention: the raw rows are gone there
+    # and a refresh would erase the aggregates that keep old charts drawn.
+    exists = bind.execute(
+        text("SELECT 1 FROM timescaledb_information.continuous_aggregates WHERE view_name = :view"),
+        {"view": ROLLUP},
+    ).scalar()
+    if exists is None:
+        return
+    job = _policy(bind, "policy_refresh_continuous_aggregate", ROLLUP)
+    if job is not None and _interval(bind, job[1].get("start_offset")) == retention:
+        return
+    if job is not None:
+        bind.execute(text("SELECT remove_continuous_aggregate_policy(:view)"), {"view": ROLLUP})
+    bind.execute(
+        text(
+            "SELECT add_continuous_aggregate_policy(:view, start_offset => CAST(:start AS interval),"
+            " end_offset => CAST(:end AS interval), schedule_interval => CAST(:every AS interval))"
+        ),
+        {"view": ROLLUP, "start": retention, "end": ROLLUP_END_OFFSET, "every": REFRESH_EVERY},
+    )
+
+
 def apply_timescaledb_settings(bind: Connection, settings: Settings) -> None:
-    """Bring the hypertable in line with the settings, then read them back (never trust a silent SET)."""
+    """Bring the hypertable and its policies in line with the settings, then read them back (never trust a
+    silent SET)."""
     if not is_hypertable(bind):
         return
     if chunk_time_interval(bind) != settings.chunk_time_interval:
@@ -87,7 +208,25 @@ def apply_timescaledb_settings(bind: Connection, settings: Settings) -> None:
             text("SELECT set_chunk_time_interval('events', CAST(:interval AS interval))"),
             {"interval": settings.chunk_time_interval},
         )
+    _apply_compression_policy(bind, settings.compress_after)
+    _apply_retention_policy(bind, settings.retention)
+    _apply_refresh_policy(bind, settings.retention)
+
     actual = chunk_time_interval(bind)
     if actual != settings.chunk_time_interval:
         raise TimescaleDBError(f"chunk interval is {actual}, expected {settings.chunk_time_interval}")
-    log.info("hypertable events: chunk interval %s", actual)
+    compression = _policy(bind, "policy_compression", "events")
+    if (
+        _interval(bind, compression[1].get("compress_after") if compression else None)
+        != settings.compress_after
+    ):
+        raise TimescaleDBError("the compression policy did not take the COMPRESS_AFTER_DAYS setting")
+    retention = _policy(bind, "policy_retention", "events")
+    if _interval(bind, retention[1].get("drop_after") if retention else None) != settings.retention:
+        raise TimescaleDBError("the retention policy did not take the RETENTION_DAYS setting")
+    log.info(
+        "hypertable events: chunk interval %s, compress after %s, retention %s",
+        actual,
+        settings.compress_after or "off",
+        settings.retention or "off",
+    )

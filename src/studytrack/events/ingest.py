@@ -11,17 +11,19 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from studytrack.database.mode import DatabaseMode
 from studytrack.events import queries
 from studytrack.events.models import EventCreate
+from studytrack.events.rollup import refresh_after_write
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,7 @@ def _columns(events: Sequence[NewEvent]) -> dict[str, list[Any]]:
 
 
 async def write_events(conn: AsyncConnection[Any], events: Sequence[NewEvent]) -> list[WriteResult]:
-    """Insert all events in one statement (inside the caller's transaction); one result per event, in order."""
+    """Insert all events in one statement, inside the caller's transaction; one result per event, in order."""
     cur = await conn.execute(queries.INSERT_EVENTS, _columns(events))
     inserted = {(row["id"], row["time"]): row for row in await cur.fetchall()}
     missing = [e for e in events if (e.id, e.time) not in inserted]
@@ -108,6 +110,29 @@ async def write_events(conn: AsyncConnection[Any], events: Sequence[NewEvent]) -
     return results
 
 
+ModeSource = Callable[[], Awaitable[DatabaseMode]]
+
+
+class EventWriter:
+    """Writes events in one transaction; once committed, keeps the continuous aggregate exact."""
+
+    def __init__(
+        self, pool: AsyncConnectionPool[Any], *, mode: ModeSource, retention: timedelta | None
+    ) -> None:
+        self._pool = pool
+        self._mode = mode
+        self._retention = retention
+
+    async def write(self, events: Sequence[NewEvent]) -> list[WriteResult]:
+        async with self._pool.connection() as conn, conn.transaction():
+            results = await write_events(conn, events)
+        if (await self._mode()).rollup:
+            written = [e.time for e, r in zip(events, results, strict=True) if r.outcome is Outcome.INSERTED]
+            if written:
+                await refresh_after_write(self._pool, written, retention=self._retention)
+        return results
+
+
 class GroupCommitter:
     """Single POSTs that arrive together share one INSERT and one COMMIT; each waits for its own result.
 
@@ -115,8 +140,8 @@ class GroupCommitter:
     `max_batch`). Nothing is acknowledged before its transaction has committed.
     """
 
-    def __init__(self, pool: AsyncConnectionPool[Any], *, max_batch: int = 512, writers: int = 2) -> None:
-        self._pool = pool
+    def __init__(self, writer: EventWriter, *, max_batch: int = 512, writers: int = 2) -> None:
+        self._writer = writer
         self._max_batch = max_batch
         self._writers = writers
         self._queue: asyncio.Queue[tuple[NewEvent, asyncio.Future[WriteResult]]] = asyncio.Queue()
@@ -146,8 +171,7 @@ class GroupCommitter:
 
     async def _write_group(self, group: list[tuple[NewEvent, asyncio.Future[WriteResult]]]) -> None:
         try:
-            async with self._pool.connection() as conn, conn.transaction():
-                results = await write_events(conn, [event for event, _ in group])
+            results = await self._writer.write([event for event, _ in group])
         except Exception as exc:  # the database is down or refused: every waiter learns why
             for _, future in group:
                 if not future.done():

@@ -57,6 +57,21 @@ _FILLED = """
     LEFT JOIN agg ON agg.bucket = buckets.bucket AND agg.tag = shown_tags.tag
     ORDER BY 1, 2
 """
+# TimescaleDB with the 15-minute continuous aggregate: whole 15-minute buckets inside the range come from
+# `events_15m`, the ragged edges of the range from raw rows; both are bucketed the same way.
+_AGGREGATE_FROM_ROLLUP = """
+    SELECT time_bucket(%(width)s::interval, time, %(tz)s) AS bucket, tag,
+           sum(minutes)::bigint AS minutes, sum(count)::bigint AS count
+    FROM (
+        SELECT bucket AS time, tag, minutes, count FROM events_15m
+        WHERE bucket >= %(inner_start)s AND bucket < %(inner_end)s {filters}
+        UNION ALL
+        SELECT time, tag, minutes, 1 FROM events
+        WHERE ((time >= %(start)s AND time < %(inner_start)s) OR (time >= %(inner_end)s AND time < %(end)s))
+              {filters}
+    ) AS parts
+    GROUP BY 1, 2
+"""
 _REQUESTED_TAGS = "SELECT unnest(%(tags)s::text[]) AS tag"
 _TAGS_WITH_DATA = "SELECT DISTINCT tag FROM agg"
 
@@ -80,15 +95,21 @@ def _series(*, timescaledb: bool, months: bool) -> str:
     return _PLAIN_SERIES.format(first=local.format(local=_LOCAL_START))
 
 
-def bucket_query(*, timescaledb: bool, months: bool, tags: bool, user: bool, fill: bool) -> sql.Composed:
+def bucket_query(
+    *, timescaledb: bool, rollup: bool, months: bool, tags: bool, user: bool, fill: bool
+) -> sql.Composed:
     """Minutes and counts per (bucket, tag), ordered by bucket then tag.
 
-    Parameters: width (interval text), months (int), tz, start, end, tags (text[]), user_id.
+    Parameters: width (interval text), months (int), tz, start, end, tags (text[]), user_id, and with
+    `rollup` inner_start/inner_end (the range shrunk to whole 15-minute buckets).
     """
-    aggregate = sql.SQL(_AGGREGATE).format(
-        bucket=sql.SQL(_bucket(timescaledb=timescaledb, months=months)),
-        filters=_filters(tags=tags, user=user),
-    )
+    if rollup:
+        aggregate = sql.SQL(_AGGREGATE_FROM_ROLLUP).format(filters=_filters(tags=tags, user=user))
+    else:
+        aggregate = sql.SQL(_AGGREGATE).format(
+            bucket=sql.SQL(_bucket(timescaledb=timescaledb, months=months)),
+            filters=_filters(tags=tags, user=user),
+        )
     if not fill:
         return sql.Composed([aggregate, sql.SQL(" ORDER BY 1, 2")])
     return sql.SQL(_FILLED).format(

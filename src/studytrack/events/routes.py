@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from studytrack.events import service
 from studytrack.events.batch import parse_events, read_body
-from studytrack.events.ingest import Outcome, resolve, write_events
+from studytrack.events.ingest import Outcome, resolve
 from studytrack.events.models import (
     BatchItem,
     BatchResult,
@@ -21,7 +21,7 @@ from studytrack.events.models import (
     Stats,
 )
 from studytrack.events.params import BucketQuery, SessionQuery, StatsQuery
-from studytrack.web.deps import CommitterDep, ConnectionDep, ModeDep, PoolDep, SettingsDep
+from studytrack.web.deps import CommitterDep, ConnectionDep, ModeDep, SettingsDep, WriterDep
 from studytrack.web.errors import ApiError, ErrorBody
 
 router = APIRouter(
@@ -69,15 +69,14 @@ async def create_event(event: EventCreate, committer: CommitterDep, response: Re
     },
     responses={413: {"model": ErrorBody}},
 )
-async def create_events(request: Request, pool: PoolDep, settings: SettingsDep) -> BatchResult:
+async def create_events(request: Request, writer: WriterDep, settings: SettingsDep) -> BatchResult:
     """Record many sessions at once (JSON array or NDJSON), all or nothing: one bad item rejects the batch."""
     body = await read_body(request, max_bytes=settings.max_batch_bytes)
     events = parse_events(
         body, content_type=request.headers.get("content-type", ""), max_events=settings.max_batch_events
     )
     now = datetime.now(UTC)
-    async with pool.connection() as conn, conn.transaction():
-        results = await write_events(conn, [resolve(event, now=now) for event in events])
+    results = await writer.write([resolve(event, now=now) for event in events])
     return BatchResult(
         inserted=sum(result.outcome is Outcome.INSERTED for result in results),
         duplicates=sum(result.outcome is Outcome.DUPLICATE for result in results),
@@ -95,9 +94,7 @@ async def read_buckets(
     query: Annotated[BucketQuery, Query()], conn: ConnectionDep, mode: ModeDep, settings: SettingsDep
 ) -> BucketSeries:
     """Minutes and session counts per time bucket and tag, in the caller's timezone, ready to chart."""
-    return await service.bucket_series(
-        conn, query=query, timescaledb=mode.is_timescaledb, max_buckets=settings.max_buckets
-    )
+    return await service.bucket_series(conn, query=query, mode=mode, max_buckets=settings.max_buckets)
 
 
 @router.get("/events/{event_id}/", response_model=EventPublic, responses={404: {"model": ErrorBody}})

@@ -12,9 +12,11 @@ from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 
+from studytrack.database.mode import DatabaseMode
 from studytrack.events import queries
 from studytrack.events.models import BucketPublic, BucketSeries, EventPublic, SessionPage, Stats
 from studytrack.events.params import BucketQuery, EventFilters, SessionQuery
+from studytrack.events.rollup import can_use_rollup, ceil_grain, floor_grain
 from studytrack.web.errors import ApiError
 
 Connection = AsyncConnection[Any]
@@ -31,7 +33,7 @@ def _filter_params(filters: EventFilters) -> dict[str, Any]:
 
 
 async def bucket_series(
-    conn: Connection, *, query: BucketQuery, timescaledb: bool, max_buckets: int
+    conn: Connection, *, query: BucketQuery, mode: DatabaseMode, max_buckets: int
 ) -> BucketSeries:
     """Minutes and counts per bucket and tag, in the caller's timezone."""
     assert query.start is not None  # both set by BucketQuery's defaults
@@ -45,14 +47,23 @@ async def bucket_series(
             f"{width} buckets from {query.start.isoformat()} to {query.end.isoformat()} would be about "
             f"{buckets}; the limit is {max_buckets}. Use a wider duration or a shorter range.",
         )
+    inner_start, inner_end = ceil_grain(query.start), floor_grain(query.end)
+    rollup = mode.rollup and can_use_rollup(width, query.start) and inner_start < inner_end
     statement = queries.bucket_query(
-        timescaledb=timescaledb,
+        timescaledb=mode.is_timescaledb,
+        rollup=rollup,
         months=width.months is not None,
         tags=bool(query.tags),
         user=query.user_id is not None,
         fill=query.fill,
     )
-    params = _filter_params(query) | {"width": str(width), "months": width.months, "tz": query.tz}
+    params = _filter_params(query) | {
+        "width": str(width),
+        "months": width.months,
+        "tz": query.tz,
+        "inner_start": inner_start,
+        "inner_end": inner_end,
+    }
     cur = await conn.execute(statement, params)
     zone = ZoneInfo(query.tz)
     items = [

@@ -14,8 +14,9 @@ from studytrack import __version__
 from studytrack.config import Settings, get_settings, redact_url
 from studytrack.database.mode import detect_mode
 from studytrack.database.pool import make_pool
-from studytrack.events.ingest import GroupCommitter
+from studytrack.events.ingest import EventWriter, GroupCommitter
 from studytrack.events.routes import router as events_router
+from studytrack.web.deps import current_mode
 from studytrack.web.errors import install_error_handlers
 from studytrack.web.health import router as health_router
 
@@ -40,7 +41,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("database mode: %s (PostgreSQL %s)", app.state.mode.name, app.state.mode.server_version)
     except Exception as exc:
         log.warning("database not reachable at start-up (%s); will retry per request", exc.__class__.__name__)
-    app.state.committer = GroupCommitter(pool)
+    app.state.writer = EventWriter(
+        pool, mode=lambda: current_mode(app), retention=app.state.settings.retention
+    )
+    app.state.committer = GroupCommitter(app.state.writer)
     app.state.committer.start()
     try:
         yield

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from studytrack.config import Settings
 from studytrack.database.mode import DatabaseMode, detect_mode
-from studytrack.events.ingest import GroupCommitter
+from studytrack.events.ingest import EventWriter, GroupCommitter
 
 
 def get_settings(request: Request) -> Settings:
@@ -31,14 +31,22 @@ async def get_connection(
         yield conn
 
 
-async def get_mode(
-    request: Request, conn: Annotated[AsyncConnection[Any], Depends(get_connection)]
-) -> DatabaseMode:
-    """Detected once per process, on first use: the database may come up after the service."""
-    mode: DatabaseMode | None = request.app.state.mode
+async def current_mode(app: FastAPI) -> DatabaseMode:
+    """The database mode, detected once per process (the database may come up after the service)."""
+    mode: DatabaseMode | None = app.state.mode
     if mode is None:
-        mode = request.app.state.mode = await detect_mode(conn)
+        async with app.state.pool.connection() as conn:
+            mode = app.state.mode = await detect_mode(conn)
     return mode
+
+
+async def get_mode(request: Request) -> DatabaseMode:
+    return await current_mode(request.app)
+
+
+def get_writer(request: Request) -> EventWriter:
+    writer: EventWriter = request.app.state.writer
+    return writer
 
 
 def get_committer(request: Request) -> GroupCommitter:
@@ -49,5 +57,5 @@ def get_committer(request: Request) -> GroupCommitter:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ConnectionDep = Annotated[AsyncConnection[Any], Depends(get_connection)]
 ModeDep = Annotated[DatabaseMode, Depends(get_mode)]
-PoolDep = Annotated[AsyncConnectionPool[Any], Depends(get_pool)]
 CommitterDep = Annotated[GroupCommitter, Depends(get_committer)]
+WriterDep = Annotated[EventWriter, Depends(get_writer)]
