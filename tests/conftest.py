@@ -15,9 +15,9 @@ import select
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -70,9 +70,9 @@ def _timescaledb_unavailable() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def timescaledb_server_url() -> Iterator[str]:
-    """Real TimescaleDB 2.23 (PGlite WASM) over the wire protocol on a loopback port; in memory."""
+@contextmanager
+def timescaledb_server() -> Iterator[str]:
+    """Real TimescaleDB 2.23 (PGlite WASM) over the wire protocol on a loopback port, in memory."""
     if reason := _timescaledb_unavailable():
         if os.environ.get("CI"):
             pytest.fail(f"the TimescaleDB test backend must run in CI: {reason}")
@@ -96,6 +96,12 @@ def timescaledb_server_url() -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def timescaledb_server_url() -> Iterator[str]:
+    with timescaledb_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -149,20 +155,23 @@ class Database:
         pool = self._client.app.state.pool  # type: ignore[attr-defined]
 
         async def run() -> list[tuple[Any, ...]]:
-            async with pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
-                if many:
-                    await cur.executemany(query, params)
-                    return []
-                await cur.execute(query, params, prepare=False)
-                return await cur.fetchall() if cur.description else []
+            async with pool.connection() as conn:
+                await conn.set_autocommit(True)  # utility statements (refresh, CALL) refuse transactions
+                try:
+                    async with conn.cursor(row_factory=tuple_row) as cur:
+                        if many:
+                            await cur.executemany(query, params)
+                            return []
+                        await cur.execute(query, params, prepare=False)
+                        return await cur.fetchall() if cur.description else []
+                finally:
+                    await conn.set_autocommit(False)
 
         portal = self._client.portal
         assert portal is not None, "the TestClient must be inside its `with` block"
         return portal.call(run)
 
-    def execute(
-        self, query: str, params: Sequence[Any] | dict[str, Any] | None = None
-    ) -> list[tuple[Any, ...]]:
+    def execute(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return self._call(query, params, many=False)
 
     def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -202,11 +211,3 @@ def client(app_client: TestClient, db: Database) -> TestClient:
 
 def count_events(db: Database) -> int:
     return int(db.execute("SELECT count(*) FROM events")[0][0])
-
-
-def wait_until(condition: Any, timeout: float = 30, interval: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)

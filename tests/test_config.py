@@ -36,9 +36,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     "url",
     ["postgres://u:p@db:5432/app", "postgresql://u:p@db:5432/app", "postgresql+psycopg://u:p@db:5432/app"],
 )
-def test_database_url_accepts_the_three_schemes(
-    clean_env: Path, monkeypatch: pytest.MonkeyPatch, url: str
-) -> None:
+def test_database_url_accepts_the_three_schemes(clean_env: Path, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.setenv("DATABASE_URL", url)
     assert load_settings(clean_env).database_url == "postgresql://u:p@db:5432/app"
 

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from psycopg import AsyncConnection
+
 from studytrack import __version__
 from studytrack.config import Settings, SettingsError, get_settings
 from studytrack.database.embedded import start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
+from studytrack.database.mode import detect_mode
+from studytrack.database.status import event_totals, timescale_status
 from studytrack.logs import configure_logging
 
 log = logging.getLogger("studytrack")
@@ -41,13 +47,41 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     url, server = _database_url(settings)
     try:
         run_migrations(url, settings)
-        run_gunicorn(
-            database_url=url, host=args.host, port=args.port or settings.port, workers=args.workers or 1
-        )
+        run_gunicorn(database_url=url, host=args.host, port=args.port or settings.port, workers=args.workers or 1)
     finally:
         if server is not None:
             log.info("stopping embedded PostgreSQL")
             stop_embedded_database(server)
+    return 0
+
+
+async def _database_status(url: str) -> dict[str, Any]:
+    async with await AsyncConnection.connect(url, autocommit=True) as conn:
+        mode = await detect_mode(conn)
+        status: dict[str, Any] = {
+            "mode": mode.name,
+            "postgresql": mode.server_version,
+            "timescaledb": mode.timescaledb_version,
+        }
+        status |= (await event_totals(conn)).model_dump()
+        if mode.is_timescaledb:
+            status |= (await timescale_status(conn)).model_dump()
+            status["continuous_aggregate"] = "events_15m" if mode.rollup else None
+    return status
+
+
+def cmd_db_status(settings: Settings, args: argparse.Namespace) -> int:
+    url, server = _database_url(settings)
+    try:
+        status = asyncio.run(_database_status(url))
+    finally:
+        if server is not None:
+            stop_embedded_database(server)
+    if args.json:
+        print(json.dumps(status, default=str, indent=2))
+    else:
+        for key, value in status.items():
+            print(f"{key + ':':<26}{'-' if value is None else value}")
     return 0
 
 
@@ -64,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate.set_defaults(handler=cmd_migrate)
+
+    database = commands.add_parser("db", help="inspect the database").add_subparsers(dest="db_command", required=True)
+    status = database.add_parser("status", help="mode, versions, events, chunks, compression, aggregate freshness")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(handler=cmd_db_status)
     return parser
 
 

@@ -62,9 +62,7 @@ def normalize_database_url(url: str) -> str:
     """Accept postgres://, postgresql:// and postgresql+psycopg:// and return a libpq URL."""
     scheme, _, rest = url.partition("://")
     if scheme not in ("postgres", "postgresql", "postgresql+psycopg") or not rest:
-        raise SettingsError(
-            "setting DATABASE_URL must start with postgres://, postgresql:// or postgresql+psycopg://"
-        )
+        raise SettingsError("setting DATABASE_URL must start with postgres://, postgresql:// or postgresql+psycopg://")
     return f"postgresql://{rest}"
 
 

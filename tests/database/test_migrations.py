@@ -46,9 +46,7 @@ def test_migrators_started_together_migrate_exactly_once(server_url: str) -> Non
     url = create_database(server_url, "concurrent_migrate")
     env = os.environ | {"DATABASE_URL": url}
     migrators = [
-        subprocess.Popen(
-            [sys.executable, "-m", "studytrack", "migrate"], env=env, stderr=subprocess.PIPE, text=True
-        )
+        subprocess.Popen([sys.executable, "-m", "studytrack", "migrate"], env=env, stderr=subprocess.PIPE, text=True)
         for _ in range(4)
     ]
     logs = [migrator.communicate(timeout=120)[1] for migrator in migrators]
@@ -56,9 +54,7 @@ def test_migrators_started_together_migrate_exactly_once(server_url: str) -> Non
     assert sum(log.count("Running upgrade  -> 0001") for log in logs) == 1
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
-        indexes = conn.execute(
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'events' ORDER BY 1"
-        ).fetchall()
+        indexes = conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'events' ORDER BY 1").fetchall()
     assert [name for (name,) in indexes] == [
         "events_pkey",
         "events_tag_time_idx",
@@ -69,9 +65,7 @@ def test_migrators_started_together_migrate_exactly_once(server_url: str) -> Non
 
 def test_plain_postgresql_mode_when_timescaledb_is_missing(plain_url: str) -> None:
     with psycopg.connect(plain_url) as db:
-        assert db.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'").fetchone() == (
-            0,
-        )
+        assert db.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'").fetchone() == (0,)
         columns = db.execute(
             "SELECT column_name, data_type, is_nullable FROM information_schema.columns"
             " WHERE table_name = 'events' ORDER BY ordinal_position"

@@ -35,16 +35,12 @@ def test_a_json_array_is_stored_in_one_go(client: TestClient, db: Database) -> N
 
 def test_ndjson_is_accepted_and_blank_lines_are_ignored(client: TestClient, db: Database) -> None:
     body = "\n".join(json.dumps(event(i)) for i in range(3)) + "\n\n"
-    response = client.post(
-        "/api/events/batch", content=body, headers={"content-type": "application/x-ndjson"}
-    )
+    response = client.post("/api/events/batch", content=body, headers={"content-type": "application/x-ndjson"})
     assert response.json()["inserted"] == 3
     assert count_events(db) == 3
 
 
-def test_one_bad_item_rejects_the_batch_naming_each_bad_index_and_field(
-    client: TestClient, db: Database
-) -> None:
+def test_one_bad_item_rejects_the_batch_naming_each_bad_index_and_field(client: TestClient, db: Database) -> None:
     items = [event(0), event(1, minutes=0), event(2), event(3, tag="")]
     response = client.post("/api/events/batch", json=items)
     assert response.status_code == 422
@@ -54,9 +50,7 @@ def test_one_bad_item_rejects_the_batch_naming_each_bad_index_and_field(
 
 def test_bad_ndjson_lines_are_named_by_item_index(client: TestClient, db: Database) -> None:
     body = json.dumps(event(0)) + "\n{broken\n" + json.dumps(event(2, minutes="x"))
-    response = client.post(
-        "/api/events/batch", content=body, headers={"content-type": "application/x-ndjson"}
-    )
+    response = client.post("/api/events/batch", content=body, headers={"content-type": "application/x-ndjson"})
     assert response.status_code == 422
     assert [d["field"] for d in response.json()["details"]] == ["[1]", "[2].minutes"]
     assert count_events(db) == 0

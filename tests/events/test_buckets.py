@@ -113,9 +113,7 @@ def test_tags_filter_is_case_insensitive_and_repeatable(client: TestClient, db: 
 
 def test_user_id_filter_keeps_one_persons_sessions(client: TestClient, db: Database) -> None:
     day = datetime(2025, 1, 6, 12, tzinfo=UTC)
-    insert_sessions(
-        db, [Session(day, "cka", 10, "ana"), Session(day, "cka", 20, "bo"), Session(day, "cka", 40)]
-    )
+    insert_sessions(db, [Session(day, "cka", 10, "ana"), Session(day, "cka", 20, "bo"), Session(day, "cka", 40)])
     assert buckets(client, user_id="ana", start="2025-01-06", end="2025-01-07")[0]["minutes"] == 10
     assert buckets(client, start="2025-01-06", end="2025-01-07")[0]["minutes"] == 70
 
@@ -134,9 +132,7 @@ def test_start_is_inclusive_and_end_exclusive(client: TestClient, db: Database) 
 
 def test_default_range_is_the_last_30_days(client: TestClient, db: Database) -> None:
     now = datetime.now(UTC)
-    insert_sessions(
-        db, [Session(now - timedelta(days=29), "cka", 10), Session(now - timedelta(days=31), "cka", 20)]
-    )
+    insert_sessions(db, [Session(now - timedelta(days=29), "cka", 10), Session(now - timedelta(days=31), "cka", 20)])
     response = client.get("/api/events/")
     body = response.json()
     assert [item["minutes"] for item in body["items"]] == [10]
@@ -165,9 +161,7 @@ def test_fill_gives_every_bucket_for_each_tag_with_zeros(client: TestClient, db:
 
 
 def test_fill_with_tags_shows_requested_tags_even_without_sessions(client: TestClient, db: Database) -> None:
-    items = buckets(
-        client, tags=["cka"], start="2025-01-06", end="2025-01-08", fill=True, tz="Asia/Kathmandu"
-    )
+    items = buckets(client, tags=["cka"], start="2025-01-06", end="2025-01-08", fill=True, tz="Asia/Kathmandu")
     assert [(item["bucket"], item["minutes"]) for item in items] == [
         ("2025-01-06T00:00:00+05:45", 0),
         ("2025-01-07T00:00:00+05:45", 0),
@@ -231,9 +225,7 @@ def test_bad_query_is_a_422_naming_the_parameter(
 
 
 def test_too_many_buckets_is_a_422_that_says_what_to_change(client: TestClient, db: Database) -> None:
-    response = client.get(
-        "/api/events/", params={"duration": "1 minute", "start": "1990-01-01", "end": "2020-01-01"}
-    )
+    response = client.get("/api/events/", params={"duration": "1 minute", "start": "1990-01-01", "end": "2020-01-01"})
     assert response.status_code == 422
     error = response.json()
     assert error["code"] == "too_many_buckets"
@@ -269,9 +261,7 @@ def test_bucket_sums_match_an_independent_computation(
     count, unit = duration
     step = timedelta(hours=1) if unit in ("minute", "hour") else timedelta(days=1)
     start = data.draw(
-        st.datetimes(
-            min_value=datetime(2024, 1, 1), max_value=datetime(2026, 1, 1), timezones=st.just(ZoneInfo(tz))
-        )
+        st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2026, 1, 1), timezones=st.just(ZoneInfo(tz)))
     )
     end = (start.astimezone(UTC) + step * data.draw(st.integers(1, 200))).astimezone(ZoneInfo(tz))
     margin = (end - start) // 4  # some sessions fall just outside the range
@@ -294,9 +284,7 @@ def test_bucket_sums_match_an_independent_computation(
     insert_sessions(database, sessions)
     params = {"duration": f"{count} {unit}", "tz": tz, "start": start.isoformat(), "end": end.isoformat()}
     items = buckets(app_client, **params)
-    assert parse_items(items) == expected_buckets(
-        sessions, count=count, unit=unit, tz=tz, start=start, end=end
-    )
+    assert parse_items(items) == expected_buckets(sessions, count=count, unit=unit, tz=tz, start=start, end=end)
 
     filled = buckets(app_client, **params, fill=True)
     assert [item for item in filled if item["count"]] == items

@@ -45,9 +45,7 @@ def test_no_time_means_now(client: TestClient, db: Database) -> None:
     assert abs(stored - datetime.now(UTC)) < timedelta(seconds=30)
 
 
-def test_sending_the_same_id_again_returns_200_and_stores_nothing_new(
-    client: TestClient, db: Database
-) -> None:
+def test_sending_the_same_id_again_returns_200_and_stores_nothing_new(client: TestClient, db: Database) -> None:
     body = VALID | {"id": str(uuid.uuid4())}
     first = client.post("/api/events/", json=body)
     again = client.post("/api/events/", json=body)
@@ -116,9 +114,7 @@ def test_bad_input_is_a_422_naming_the_field_and_writes_nothing(
     client: TestClient, db: Database, body: dict[str, Any], field: str
 ) -> None:
     # json.dumps escapes non-ASCII, so even a lone surrogate travels as valid JSON text
-    response = client.post(
-        "/api/events/", content=json.dumps(body), headers={"content-type": "application/json"}
-    )
+    response = client.post("/api/events/", content=json.dumps(body), headers={"content-type": "application/json"})
     assert response.status_code == 422
     error = response.json()
     assert error["status"] == 422

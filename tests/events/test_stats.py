@@ -12,9 +12,7 @@ from tests.helpers import Session, insert_sessions
 
 def test_totals_overall_and_per_tag(client: TestClient, db: Database) -> None:
     day = datetime(2025, 1, 6, tzinfo=UTC)
-    insert_sessions(
-        db, [Session(day, "cka", 25), Session(day, "cka", 35), Session(day, "terraform", 50, "ana")]
-    )
+    insert_sessions(db, [Session(day, "cka", 25), Session(day, "cka", 35), Session(day, "terraform", 50, "ana")])
     assert client.get("/api/stats/").json() == {
         "total_time": 110,
         "total_sessions": 3,

@@ -46,9 +46,7 @@ def enable_timescaledb(bind: Connection, settings: Settings) -> str | None:
         ),
         {"interval": settings.chunk_time_interval},
     )
-    return str(
-        bind.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")).scalar()
-    )
+    return str(bind.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")).scalar())
 
 
 def is_hypertable(bind: Connection) -> bool:
@@ -100,9 +98,7 @@ _POLICY_JOB = """
 
 
 def timescaledb_version(bind: Connection) -> tuple[int, int]:
-    text_version = str(
-        bind.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")).scalar()
-    )
+    text_version = str(bind.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")).scalar())
     major, minor = text_version.split(".")[:2]
     return int(major), int(minor)
 
@@ -115,13 +111,11 @@ def enable_compression(bind: Connection) -> None:
     """Columnstore: one segment per tag (the bucket query filters by tag), newest rows first."""
     if _has_columnstore_api(bind):
         options = (
-            "timescaledb.enable_columnstore = true,"
-            " timescaledb.segmentby = 'tag', timescaledb.orderby = 'time DESC'"
+            "timescaledb.enable_columnstore = true, timescaledb.segmentby = 'tag', timescaledb.orderby = 'time DESC'"
         )
     else:
         options = (
-            "timescaledb.compress,"
-            " timescaledb.compress_segmentby = 'tag', timescaledb.compress_orderby = 'time DESC'"
+            "timescaledb.compress, timescaledb.compress_segmentby = 'tag', timescaledb.compress_orderby = 'time DESC'"
         )
     bind.execute(text(f"ALTER TABLE events SET ({options})"))
 
@@ -148,9 +142,7 @@ def _apply_compression_policy(bind: Connection, after: timedelta | None) -> None
     columnstore = _has_columnstore_api(bind)
     if job is not None:
         remove = (
-            "CALL remove_columnstore_policy('events')"
-            if columnstore
-            else "SELECT remove_compression_policy('events')"
+            "CALL remove_columnstore_policy('events')" if columnstore else "SELECT remove_compression_policy('events')"
         )
         bind.execute(text(remove))
     if after is not None:
@@ -216,10 +208,7 @@ def apply_timescaledb_settings(bind: Connection, settings: Settings) -> None:
     if actual != settings.chunk_time_interval:
         raise TimescaleDBError(f"chunk interval is {actual}, expected {settings.chunk_time_interval}")
     compression = _policy(bind, "policy_compression", "events")
-    if (
-        _interval(bind, compression[1].get("compress_after") if compression else None)
-        != settings.compress_after
-    ):
+    if _interval(bind, compression[1].get("compress_after") if compression else None) != settings.compress_after:
         raise TimescaleDBError("the compression policy did not take the COMPRESS_AFTER_DAYS setting")
     retention = _policy(bind, "policy_retention", "events")
     if _interval(bind, retention[1].get("drop_after") if retention else None) != settings.retention:

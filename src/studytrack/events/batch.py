@@ -19,27 +19,20 @@ async def read_body(request: Request, *, max_bytes: int) -> bytes:
     """The body, refused with a 413 as soon as it grows past `max_bytes` (never buffered beyond that)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise ApiError(
-            413, "payload_too_large", f"the body is larger than {max_bytes} bytes; send smaller batches"
-        )
+        raise ApiError(413, "payload_too_large", f"the body is larger than {max_bytes} bytes; send smaller batches")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > max_bytes:
-            raise ApiError(
-                413, "payload_too_large", f"the body is larger than {max_bytes} bytes; send smaller batches"
-            )
+            raise ApiError(413, "payload_too_large", f"the body is larger than {max_bytes} bytes; send smaller batches")
         chunks.append(chunk)
     return b"".join(chunks)
 
 
 def _errors(exc: ValidationError, index: int | None = None) -> list[dict[str, Any]]:
     prefix: tuple[Any, ...] = ("body",) if index is None else ("body", index)
-    return [
-        {"loc": prefix + tuple(error["loc"]), "msg": error["msg"], "type": error["type"]}
-        for error in exc.errors()
-    ]
+    return [{"loc": prefix + tuple(error["loc"]), "msg": error["msg"], "type": error["type"]} for error in exc.errors()]
 
 
 def parse_events(body: bytes, *, content_type: str, max_events: int) -> list[EventCreate]:

@@ -42,9 +42,7 @@ def parse_duration(text: str) -> Duration:
     """`1 day`, `15 minutes`, `week`, `3 months` -> Duration; anything else is a ValueError."""
     match = _DURATION.match(text)
     if match is None:
-        raise ValueError(
-            "must be like '1 day': a whole number and one of minute, hour, day, week, month, year"
-        )
+        raise ValueError("must be like '1 day': a whole number and one of minute, hour, day, week, month, year")
     count = int(match.group(1) or 1)
     if not 1 <= count <= MAX_COUNT:
         raise ValueError(f"the number must be between 1 and {MAX_COUNT}")

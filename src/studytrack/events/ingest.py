@@ -55,9 +55,7 @@ class WriteResult:
     stored: dict[str, Any]  # the row as stored (for a conflict: the row that was already there)
 
 
-def content_id(
-    *, time: datetime, tag: str, minutes: int, user_id: str | None, source: str | None
-) -> uuid.UUID:
+def content_id(*, time: datetime, tag: str, minutes: int, user_id: str | None, source: str | None) -> uuid.UUID:
     """The id of an event sent without one: same person, app, tag, start instant and length = same event."""
     instant = time.astimezone(UTC).isoformat()
     key = "\x1f".join([source or "", user_id or "", tag, instant, str(minutes)])
@@ -116,9 +114,7 @@ ModeSource = Callable[[], Awaitable[DatabaseMode]]
 class EventWriter:
     """Writes events in one transaction; once committed, keeps the continuous aggregate exact."""
 
-    def __init__(
-        self, pool: AsyncConnectionPool[Any], *, mode: ModeSource, retention: timedelta | None
-    ) -> None:
+    def __init__(self, pool: AsyncConnectionPool[Any], *, mode: ModeSource, retention: timedelta | None) -> None:
         self._pool = pool
         self._mode = mode
         self._retention = retention

@@ -72,9 +72,7 @@ class Event(EventBase, table=True):
     user_id: str | None = Field(default=None, sa_column=Column(Text))
     note: str | None = Field(default=None, sa_column=Column(Text))
     source: str | None = Field(default=None, sa_column=Column(Text))
-    received_at: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
-    )
+    received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
 
 
 class EventCreate(EventBase):
@@ -83,9 +81,7 @@ class EventCreate(EventBase):
     model_config = ConfigDict(  # type: ignore[assignment]
         extra="forbid",
         json_schema_extra={
-            "examples": [
-                {"tag": "cka", "minutes": 25, "time": "2025-01-06T08:54:00+01:00", "source": "pomodoro-cli"}
-            ]
+            "examples": [{"tag": "cka", "minutes": 25, "time": "2025-01-06T08:54:00+01:00", "source": "pomodoro-cli"}]
         },
     )
 
@@ -142,9 +138,7 @@ class BucketSeries(SQLModel):
 
 class SessionPage(SQLModel):
     items: list[EventPublic]
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next (older) page; null at the end."
-    )
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page; null at the end.")
 
 
 class Stats(SQLModel):
@@ -157,9 +151,7 @@ class Stats(SQLModel):
 class BatchItem(SQLModel):
     index: int = Field(description="Position of the event in the batch (0-based).")
     id: uuid.UUID
-    outcome: str = Field(
-        description="`duplicate`: already stored; `conflict`: its id and time hold another session."
-    )
+    outcome: str = Field(description="`duplicate`: already stored; `conflict`: its id and time hold another session.")
 
 
 class BatchResult(SQLModel):

@@ -95,9 +95,7 @@ def _series(*, timescaledb: bool, months: bool) -> str:
     return _PLAIN_SERIES.format(first=local.format(local=_LOCAL_START))
 
 
-def bucket_query(
-    *, timescaledb: bool, rollup: bool, months: bool, tags: bool, user: bool, fill: bool
-) -> sql.Composed:
+def bucket_query(*, timescaledb: bool, rollup: bool, months: bool, tags: bool, user: bool, fill: bool) -> sql.Composed:
     """Minutes and counts per (bucket, tag), ordered by bucket then tag.
 
     Parameters: width (interval text), months (int), tz, start, end, tags (text[]), user_id, and with

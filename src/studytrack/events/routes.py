@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 
 from studytrack.events import service
 from studytrack.events.batch import parse_events, read_body
@@ -24,9 +25,22 @@ from studytrack.events.params import BucketQuery, SessionQuery, StatsQuery
 from studytrack.web.deps import CommitterDep, ConnectionDep, ModeDep, SettingsDep, WriterDep
 from studytrack.web.errors import ApiError, ErrorBody
 
-router = APIRouter(
-    prefix="/api", tags=["events"], responses={422: {"model": ErrorBody}, 503: {"model": ErrorBody}}
-)
+router = APIRouter(prefix="/api", tags=["events"], responses={422: {"model": ErrorBody}, 503: {"model": ErrorBody}})
+
+
+def _refuse_expired(events: list[EventCreate], *, retention: timedelta | None, now: datetime, batch: bool) -> None:
+    """With retention on, a session older than it would be dropped at once and could not be aggregated."""
+    if retention is None:
+        return
+    oldest = now - retention
+    message = f"is older than the retention period ({retention.days} days, RETENTION_DAYS)"
+    errors = [
+        {"loc": ("body", index, "time") if batch else ("body", "time"), "msg": message, "type": "value_error"}
+        for index, event in enumerate(events)
+        if event.time is not None and event.time < oldest
+    ]
+    if errors:
+        raise RequestValidationError(errors)
 
 
 @router.post(
@@ -41,9 +55,13 @@ router = APIRouter(
         409: {"model": ErrorBody, "description": "Its id and time hold a different session."},
     },
 )
-async def create_event(event: EventCreate, committer: CommitterDep, response: Response) -> EventPublic:
+async def create_event(
+    event: EventCreate, committer: CommitterDep, settings: SettingsDep, response: Response
+) -> EventPublic:
     """Record one study session. The 201 is sent only after the session is committed."""
-    result = await committer.submit(resolve(event, now=datetime.now(UTC)))
+    now = datetime.now(UTC)
+    _refuse_expired([event], retention=settings.retention, now=now, batch=False)
+    result = await committer.submit(resolve(event, now=now))
     if result.outcome is Outcome.CONFLICT:
         raise ApiError(409, "id_conflict", f"id {result.stored['id']} at this time is a different session")
     if result.outcome is Outcome.DUPLICATE:
@@ -61,9 +79,7 @@ async def create_event(event: EventCreate, committer: CommitterDep, response: Re
                 "application/json": {
                     "schema": {"type": "array", "items": {"$ref": "#/components/schemas/EventCreate"}}
                 },
-                "application/x-ndjson": {
-                    "schema": {"type": "string", "description": "One EventCreate per line."}
-                },
+                "application/x-ndjson": {"schema": {"type": "string", "description": "One EventCreate per line."}},
             },
         }
     },
@@ -76,6 +92,7 @@ async def create_events(request: Request, writer: WriterDep, settings: SettingsD
         body, content_type=request.headers.get("content-type", ""), max_events=settings.max_batch_events
     )
     now = datetime.now(UTC)
+    _refuse_expired(events, retention=settings.retention, now=now, batch=True)
     results = await writer.write([resolve(event, now=now) for event in events])
     return BatchResult(
         inserted=sum(result.outcome is Outcome.INSERTED for result in results),

@@ -32,9 +32,7 @@ def _filter_params(filters: EventFilters) -> dict[str, Any]:
     return {"tags": filters.tags, "user_id": filters.user_id, "start": filters.start, "end": filters.end}
 
 
-async def bucket_series(
-    conn: Connection, *, query: BucketQuery, mode: DatabaseMode, max_buckets: int
-) -> BucketSeries:
+async def bucket_series(conn: Connection, *, query: BucketQuery, mode: DatabaseMode, max_buckets: int) -> BucketSeries:
     """Minutes and counts per bucket and tag, in the caller's timezone."""
     assert query.start is not None  # both set by BucketQuery's defaults
     assert query.end is not None

@@ -41,9 +41,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("database mode: %s (PostgreSQL %s)", app.state.mode.name, app.state.mode.server_version)
     except Exception as exc:
         log.warning("database not reachable at start-up (%s); will retry per request", exc.__class__.__name__)
-    app.state.writer = EventWriter(
-        pool, mode=lambda: current_mode(app), retention=app.state.settings.retention
-    )
+    app.state.writer = EventWriter(pool, mode=lambda: current_mode(app), retention=app.state.settings.retention)
     app.state.committer = GroupCommitter(app.state.writer)
     app.state.committer.start()
     try:
@@ -58,9 +56,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     settings = settings or get_settings()
     url = database_url or settings.database_url
     if url is None:
-        raise RuntimeError(
-            "no database: set DATABASE_URL, or start with `studytrack serve` for the embedded one"
-        )
+        raise RuntimeError("no database: set DATABASE_URL, or start with `studytrack serve` for the embedded one")
     log.info("database: %s", redact_url(url))
 
     app = FastAPI(title="studytrack", version=__version__, description=DESCRIPTION, lifespan=_lifespan)

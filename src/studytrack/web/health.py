@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from studytrack import __version__
 from studytrack.database.mode import detect_mode
+from studytrack.database.status import TimescaleStatus, timescale_status
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
@@ -22,6 +23,7 @@ class Health(BaseModel):
     mode: str | None
     timescaledb: str | None
     version: str
+    timescale: TimescaleStatus | None = None
 
 
 class HealthUnavailable(Health):
@@ -42,6 +44,7 @@ async def healthz(request: Request) -> Health | JSONResponse:
         async with asyncio.timeout(settings.db_timeout_seconds):
             async with request.app.state.pool.connection() as conn:
                 mode = await detect_mode(conn)
+                timescale = await timescale_status(conn) if mode.is_timescaledb else None
     except Exception as exc:  # any failure to reach the database is "unavailable", never a 500
         log.warning("health check: database unreachable (%s)", exc.__class__.__name__)
         body = HealthUnavailable(
@@ -50,5 +53,10 @@ async def healthz(request: Request) -> Health | JSONResponse:
         return JSONResponse(body.model_dump(), status_code=503)
     request.app.state.mode = mode
     return Health(
-        status="ok", database="ok", mode=mode.name, timescaledb=mode.timescaledb_version, version=__version__
+        status="ok",
+        database="ok",
+        mode=mode.name,
+        timescaledb=mode.timescaledb_version,
+        version=__version__,
+        timescale=timescale,
     )

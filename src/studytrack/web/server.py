@@ -16,9 +16,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         super().__init__()
 
     def load_config(self) -> None:
-        defaults = {
-            name: getattr(gunicorn_conf, name) for name in dir(gunicorn_conf) if not name.startswith("_")
-        }
+        defaults = {name: getattr(gunicorn_conf, name) for name in dir(gunicorn_conf) if not name.startswith("_")}
         for name, value in (defaults | self.options).items():
             if name in self.cfg.settings and value is not None:
                 self.cfg.set(name, value)
