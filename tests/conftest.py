@@ -28,6 +28,7 @@ from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
 from psycopg.rows import tuple_row
 
+from studytrack.auth.tokens import create_token
 from studytrack.config import Settings, load_settings
 from studytrack.database.embedded import start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
@@ -141,7 +142,9 @@ def database_url(backend: str, backend_settings: Settings, request: pytest.Fixtu
 
 @pytest.fixture(scope="session")
 def app_client(database_url: str, backend_settings: Settings) -> Iterator[TestClient]:
+    """The app, calling with an admin token unless a test sends its own Authorization header."""
     with TestClient(create_app(backend_settings, database_url=database_url)) as client:
+        client.headers["Authorization"] = f"Bearer {Database(client).create_token('test-admin', ['admin'])}"
         yield client
 
 
@@ -184,11 +187,27 @@ class Database:
         assert portal is not None
         portal.call(writer.write, events)
 
+    def create_token(self, name: str, scopes: list[str], user_id: str | None = None) -> str:
+        pool = self._client.app.state.pool  # type: ignore[attr-defined]
+
+        async def run() -> str:
+            async with pool.connection() as conn:
+                return await create_token(conn, name=name, scopes=scopes, user_id=user_id)
+
+        portal = self._client.portal
+        assert portal is not None
+        return portal.call(run)
+
     def reset(self) -> None:
-        """Empty the events table and, in TimescaleDB mode, the continuous aggregate's materialized rows."""
-        self.execute("TRUNCATE events")
-        if self.execute("SELECT to_regclass('events_15m')")[0][0]:
-            self.execute("TRUNCATE events_15m")
+        """Empty the events table (and, in TimescaleDB mode, the continuous aggregate); drop tests' tokens."""
+        self.execute("DELETE FROM api_tokens WHERE name <> 'test-admin'")
+        if not self.execute("SELECT to_regclass('events_15m')")[0][0]:
+            self.execute("TRUNCATE events")
+            return
+        # As production would: delete (which records invalidations), then let the aggregate catch up,
+        # never past now - 15 minutes (the refresh policy's end offset). TRUNCATE would bypass both.
+        self.execute("DELETE FROM events")
+        self.execute("CALL refresh_continuous_aggregate('events_15m', NULL, now() - interval '15 minutes')")
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,16 @@ elif [ -n "${CI:-}" ]; then
     exit 1
 fi
 
+# Real headless Chromium for the dashboard tests (Debian's package; Playwright drives it, no browser download).
+if ! command -v chromium >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    elif [ -n "${CI:-}" ]; then
+        echo "CI needs Chromium for tests/web/test_dashboard.py: apt-get install -y chromium" >&2
+        exit 1
+    fi
+fi
+
 echo "== ruff"
 ruff check src tests
 ruff format --check src tests

@@ -76,12 +76,42 @@ def serving(home: Path) -> Iterator[str]:
 def test_serve_starts_an_embedded_database_whose_data_survives_restarts(tmp_path: Path) -> None:
     home = tmp_path / "home"
     with serving(home) as base:
-        created = httpx.post(f"{base}/api/events/", json={"tag": "cka", "minutes": 25}, timeout=10)
+        token = (home / "admin-token").read_text().strip()
+        auth = {"Authorization": f"Bearer {token}"}
+        created = httpx.post(f"{base}/api/events/", json={"tag": "cka", "minutes": 25}, headers=auth, timeout=10)
         assert created.status_code == 201
         assert httpx.get(f"{base}/healthz").json()["mode"] == "postgresql"
     assert postgres_processes(home) == [], "the embedded database must stop with the service"
+    assert (home / "admin-token").stat().st_mode & 0o777 == 0o600
 
     with serving(home) as base:
-        event = httpx.get(f"{base}/api/events/{created.json()['id']}/", timeout=10)
+        event = httpx.get(f"{base}/api/events/{created.json()['id']}/", headers=auth, timeout=10)
         assert event.status_code == 200
+        assert httpx.get(f"{base}/api/events/{created.json()['id']}/", timeout=10).status_code == 401
     assert (home / "pgdata" / "PG_VERSION").exists()
+
+
+def test_token_commands_work_against_the_embedded_database_while_it_serves(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "POSTGRES_HOST")}
+    env["STUDYTRACK_HOME"] = str(home)
+
+    def studytrack(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "studytrack", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=60
+        )
+
+    with serving(home) as base:
+        created = studytrack(
+            "token", "create", "--name", "ana-app", "--scope", "ingest", "--scope", "read", "--user-id", "ana"
+        )
+        assert created.returncode == 0, created.stderr
+        token = created.stdout.strip().splitlines()[-1]
+        auth = {"Authorization": f"Bearer {token}"}
+        response = httpx.post(f"{base}/api/events/", json={"tag": "cka", "minutes": 5}, headers=auth, timeout=10)
+        assert response.json()["user_id"] == "ana"
+        listed = studytrack("token", "list")
+        assert "ana-app" in listed.stdout
+        assert token not in listed.stdout
+        assert studytrack("token", "revoke", "ana-app").returncode == 0
+    assert postgres_processes(home) == []

@@ -13,11 +13,13 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from studytrack import __version__
+from studytrack.auth.cli import add_token_commands, ensure_local_admin_token
 from studytrack.config import Settings, SettingsError, get_settings
 from studytrack.database.embedded import start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
 from studytrack.database.mode import detect_mode
 from studytrack.database.status import event_totals, timescale_status
+from studytrack.datacli import add_data_commands
 from studytrack.logs import configure_logging
 
 log = logging.getLogger("studytrack")
@@ -47,6 +49,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     url, server = _database_url(settings)
     try:
         run_migrations(url, settings)
+        if server is not None and not settings.auth_disabled:
+            ensure_local_admin_token(url, settings.studytrack_home)
         run_gunicorn(database_url=url, host=args.host, port=args.port or settings.port, workers=args.workers or 1)
     finally:
         if server is not None:
@@ -85,6 +89,16 @@ def cmd_db_status(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    url, server = _database_url(settings)
+    try:
+        run_migrations(url, settings)
+        return int(args.token_handler(url, args))
+    finally:
+        if server is not None:
+            stop_embedded_database(server)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="studytrack", description=__doc__)
     parser.add_argument("--version", action="version", version=f"studytrack {__version__}")
@@ -103,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     status = database.add_parser("status", help="mode, versions, events, chunks, compression, aggregate freshness")
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=cmd_db_status)
+    add_data_commands(commands)
+
+    add_token_commands(commands)
+    commands.choices["token"].set_defaults(handler=cmd_token)
     return parser
 
 

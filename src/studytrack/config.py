@@ -39,6 +39,8 @@ class Settings:
     max_batch_bytes: int = 16 * 1024 * 1024
     db_pool_size: int = 10
     db_timeout_seconds: float = 5.0
+    auth_disabled: bool = False
+    public_badges: bool = False
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -137,6 +139,8 @@ def load_settings(env_file: Path | None = None) -> Settings:
         max_batch_events=_positive("MAX_BATCH_EVENTS", _read(config, "MAX_BATCH_EVENTS", 10_000, int)),
         max_batch_bytes=_positive("MAX_BATCH_BYTES", _read(config, "MAX_BATCH_BYTES", 16 * 1024 * 1024, int)),
         db_pool_size=_positive("DB_POOL_SIZE", _read(config, "DB_POOL_SIZE", 10, int)),
+        auth_disabled=bool(_read(config, "AUTH_DISABLED", False, bool)),
+        public_badges=bool(_read(config, "PUBLIC_BADGES", False, bool)),
         db_timeout_seconds=float(_read(config, "DB_TIMEOUT_SECONDS", 5.0, float)),  # type: ignore[arg-type]
     )
 

@@ -12,6 +12,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -207,7 +208,16 @@ def test_boot_migrates_once_serves_on_two_workers_and_stops_gracefully(boot: Lau
 
     health = wait_healthy(server)
     assert (health["status"], health["database"]) == ("ok", "ok")
-    with httpx.Client(base_url=server.base_url, timeout=10) as client:
+    created_token = subprocess.run(
+        [sys.executable, "-m", "studytrack", "token", "create", "--name", "boot-test", "--scope", "admin"],
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    auth = {"Authorization": f"Bearer {created_token.stdout.strip().splitlines()[-1]}"}
+    with httpx.Client(base_url=server.base_url, timeout=10, headers=auth) as client:
         for _ in range(3):
             created = client.post("/api/events/", json={"tag": "cka", "minutes": 25})
             assert created.status_code == 201, created.text

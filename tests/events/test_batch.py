@@ -114,7 +114,7 @@ def test_concurrent_single_posts_each_get_their_own_committed_event(client: Test
 
 @pytest.fixture
 def small_limits_client(database_url: str, settings: Settings, db: Database) -> Iterator[TestClient]:
-    limited = dataclasses.replace(settings, max_batch_events=3, max_batch_bytes=2000)
+    limited = dataclasses.replace(settings, max_batch_events=3, max_batch_bytes=2000, auth_disabled=True)
     with TestClient(create_app(limited, database_url=database_url)) as client:
         yield client
 

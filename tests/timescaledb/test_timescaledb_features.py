@@ -33,7 +33,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 @pytest.fixture
 def ts_settings(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, timescaledb="required", db_pool_size=1)
+    return dataclasses.replace(settings, timescaledb="required", db_pool_size=1, auth_disabled=True)
 
 
 @pytest.fixture
@@ -263,3 +263,23 @@ def test_db_status_reports_mode_chunks_compression_and_freshness(ts_url: str, ts
     )
     assert float(lines["compression_ratio"]) > 0
     assert lines["continuous_aggregate"].strip() == "events_15m"
+
+
+def test_late_writes_refresh_only_the_windows_that_hold_them() -> None:
+    from studytrack.events.rollup import refresh_windows
+
+    now = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+    times = [
+        datetime(2025, 1, 1, 10, 5, tzinfo=UTC),
+        datetime(2025, 1, 1, 10, 20, tzinfo=UTC),  # next grain: merged
+        datetime(2025, 1, 1, 14, 0, tzinfo=UTC),  # 3.5 h later: merged
+        datetime(2025, 5, 1, 9, 59, tzinfo=UTC),  # months later: its own window
+        datetime(2025, 6, 1, 11, 50, tzinfo=UTC),  # newer than now - 15 min: real-time covers it
+    ]
+    assert refresh_windows(times, now=now, retention=None) == [
+        (datetime(2025, 1, 1, 10, 0, tzinfo=UTC), datetime(2025, 1, 1, 14, 15, tzinfo=UTC)),
+        (datetime(2025, 5, 1, 9, 45, tzinfo=UTC), datetime(2025, 5, 1, 10, 0, tzinfo=UTC)),
+    ]
+    assert refresh_windows(times, now=now, retention=timedelta(days=40)) == [
+        (datetime(2025, 5, 1, 9, 45, tzinfo=UTC), datetime(2025, 5, 1, 10, 0, tzinfo=UTC)),
+    ]

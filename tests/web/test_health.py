@@ -27,7 +27,7 @@ def test_health_reports_the_database_and_its_mode(app_client: TestClient, backen
 
 
 def test_health_is_a_fast_503_when_the_database_is_down(settings: Settings) -> None:
-    fast = dataclasses.replace(settings, db_timeout_seconds=1.0)
+    fast = dataclasses.replace(settings, db_timeout_seconds=1.0, auth_disabled=True)
     with TestClient(create_app(fast, database_url=UNREACHABLE)) as client:
         started = time.monotonic()
         response = client.get("/healthz")
@@ -39,7 +39,7 @@ def test_health_is_a_fast_503_when_the_database_is_down(settings: Settings) -> N
 
 
 def test_api_requests_get_a_503_in_the_error_shape_when_the_database_is_down(settings: Settings) -> None:
-    fast = dataclasses.replace(settings, db_timeout_seconds=1.0)
+    fast = dataclasses.replace(settings, db_timeout_seconds=1.0, auth_disabled=True)
     with TestClient(create_app(fast, database_url=UNREACHABLE)) as client:
         post = client.post("/api/events/", json={"tag": "cka", "minutes": 25})
         read = client.get("/api/events/")

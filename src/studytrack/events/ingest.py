@@ -128,6 +128,15 @@ class EventWriter:
                 await refresh_after_write(self._pool, written, retention=self._retention)
         return results
 
+    async def delete(self, event_id: uuid.UUID, *, user_id: str | None) -> bool:
+        """Delete every row of this id (of `user_id`'s events when given); True when something went."""
+        async with self._pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(queries.DELETE_EVENT, {"id": event_id, "user_id": user_id})
+            times = [row["time"] for row in await cur.fetchall()]
+        if times and (await self._mode()).rollup:
+            await refresh_after_write(self._pool, times, retention=self._retention)
+        return bool(times)
+
 
 class GroupCommitter:
     """Single POSTs that arrive together share one INSERT and one COMMIT; each waits for its own result.

@@ -132,6 +132,11 @@ SELECT_EVENTS_BY_KEY = """
     SELECT events.* FROM events
     JOIN unnest(%(ids)s::uuid[], %(times)s::timestamptz[]) AS wanted (id, time) USING (id, time)
 """
+DELETE_EVENT = """
+    DELETE FROM events
+    WHERE id = %(id)s AND (%(user_id)s::text IS NULL OR user_id = %(user_id)s)
+    RETURNING time
+"""
 SELECT_EVENT = "SELECT * FROM events WHERE id = %(id)s ORDER BY time LIMIT 1"
 
 

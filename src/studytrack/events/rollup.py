@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from psycopg import errors
 from psycopg_pool import AsyncConnectionPool
 
 from studytrack.events.durations import Duration
@@ -20,10 +21,14 @@ from studytrack.events.durations import Duration
 log = logging.getLogger(__name__)
 
 GRAIN = timedelta(minutes=15)
+MERGE_GAP = timedelta(hours=6)
 END_OFFSET = timedelta(minutes=15)  # the refresh policy's end_offset: the watermark stays below now - this
 ALIGNED_SINCE = datetime(1980, 1, 1, tzinfo=UTC)
 _EPOCH = datetime(2000, 1, 3, tzinfo=UTC)  # time_bucket's origin
-REFRESH = "CALL refresh_continuous_aggregate('events_15m', %s, %s)"
+# force: recompute the window even where no invalidation was logged (the write may have raced the
+# invalidation threshold); available since TimescaleDB 2.19, older versions take the plain call.
+REFRESH = "CALL refresh_continuous_aggregate('events_15m', %s, %s, force => true)"
+REFRESH_UNFORCED = "CALL refresh_continuous_aggregate('events_15m', %s, %s)"
 
 
 def floor_grain(moment: datetime) -> datetime:
@@ -40,24 +45,42 @@ def can_use_rollup(width: Duration, start: datetime) -> bool:
     return start >= ALIGNED_SINCE and (fixed is None or fixed % GRAIN == timedelta(0))
 
 
+def refresh_windows(
+    times: Sequence[datetime], *, now: datetime, retention: timedelta | None
+) -> list[tuple[datetime, datetime]]:
+    """The 15-minute-aligned windows that hold `times`, below the watermark's ceiling, nearby ones merged
+    (one refresh call per cluster, never a year-long recomputation for two far-apart sessions)."""
+    ceiling = floor_grain(now - END_OFFSET)  # the policy's watermark never passes this: newer rows are real-time
+    floor = ceil_grain(now - retention) if retention is not None else None
+    windows: list[tuple[datetime, datetime]] = []
+    for start in sorted({floor_grain(t) for t in times}):
+        lower, upper = start if floor is None else max(start, floor), min(start + GRAIN, ceiling)
+        if lower >= upper:
+            continue
+        if windows and lower - windows[-1][1] <= MERGE_GAP:
+            windows[-1] = (windows[-1][0], upper)
+        else:
+            windows.append((lower, upper))
+    return windows
+
+
 async def refresh_after_write(
     pool: AsyncConnectionPool[Any], times: Sequence[datetime], *, retention: timedelta | None
 ) -> None:
     """Fold committed writes older than the watermark into the aggregate, so the next read is exact."""
-    now = datetime.now(UTC)
-    upper = floor_grain(now - END_OFFSET)  # never above the policy's watermark: newer rows are real-time
-    lower = floor_grain(min(times))
-    if retention is not None:
-        lower = max(lower, ceil_grain(now - retention))
-    upper = min(upper, floor_grain(max(times)) + GRAIN)
-    if lower >= upper:
+    windows = refresh_windows(times, now=datetime.now(UTC), retention=retention)
+    if not windows:
         return
     try:
         async with pool.connection() as conn:
             await conn.set_autocommit(True)  # a refresh cannot run inside a transaction block
             try:
-                await conn.execute(REFRESH, (lower, upper), prepare=False)  # a utility statement
+                for lower, upper in windows:
+                    try:
+                        await conn.execute(REFRESH, (lower, upper), prepare=False)  # a utility statement
+                    except (errors.UndefinedFunction, errors.UndefinedParameter):
+                        await conn.execute(REFRESH_UNFORCED, (lower, upper), prepare=False)
             finally:
                 await conn.set_autocommit(False)
     except Exception as exc:  # the write is committed; the refresh policy catches up within minutes
-        log.warning("could not refresh events_15m for %s..%s: %s", lower, upper, exc)
+        log.warning("could not refresh events_15m (%d windows): %s", len(windows), exc)

@@ -6,11 +6,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
+from studytrack.auth.deps import AdminAccess, IngestAccess, ReadAccess, user_scope
 from studytrack.events import service
 from studytrack.events.batch import parse_events, read_body
+from studytrack.events.export import CSV_RESPONSE, BucketExportQuery, csv_response, wanted_format
 from studytrack.events.ingest import Outcome, resolve
 from studytrack.events.models import (
     BatchItem,
@@ -21,7 +23,7 @@ from studytrack.events.models import (
     SessionPage,
     Stats,
 )
-from studytrack.events.params import BucketQuery, SessionQuery, StatsQuery
+from studytrack.events.params import SessionQuery, StatsQuery
 from studytrack.web.deps import CommitterDep, ConnectionDep, ModeDep, SettingsDep, WriterDep
 from studytrack.web.errors import ApiError, ErrorBody
 
@@ -56,9 +58,10 @@ def _refuse_expired(events: list[EventCreate], *, retention: timedelta | None, n
     },
 )
 async def create_event(
-    event: EventCreate, committer: CommitterDep, settings: SettingsDep, response: Response
+    event: EventCreate, access: IngestAccess, committer: CommitterDep, settings: SettingsDep, response: Response
 ) -> EventPublic:
     """Record one study session. The 201 is sent only after the session is committed."""
+    event = event.model_copy(update={"user_id": user_scope(access, event.user_id)})
     now = datetime.now(UTC)
     _refuse_expired([event], retention=settings.retention, now=now, batch=False)
     result = await committer.submit(resolve(event, now=now))
@@ -85,12 +88,15 @@ async def create_event(
     },
     responses={413: {"model": ErrorBody}},
 )
-async def create_events(request: Request, writer: WriterDep, settings: SettingsDep) -> BatchResult:
+async def create_events(
+    request: Request, access: IngestAccess, writer: WriterDep, settings: SettingsDep
+) -> BatchResult:
     """Record many sessions at once (JSON array or NDJSON), all or nothing: one bad item rejects the batch."""
     body = await read_body(request, max_bytes=settings.max_batch_bytes)
     events = parse_events(
         body, content_type=request.headers.get("content-type", ""), max_events=settings.max_batch_events
     )
+    events = [event.model_copy(update={"user_id": user_scope(access, event.user_id)}) for event in events]
     now = datetime.now(UTC)
     _refuse_expired(events, retention=settings.retention, now=now, batch=True)
     results = await writer.write([resolve(event, now=now) for event in events])
@@ -106,29 +112,52 @@ async def create_events(request: Request, writer: WriterDep, settings: SettingsD
     )
 
 
-@router.get("/events/", response_model=BucketSeries)
+@router.get("/events/", response_model=BucketSeries, responses={200: CSV_RESPONSE})
 async def read_buckets(
-    query: Annotated[BucketQuery, Query()], conn: ConnectionDep, mode: ModeDep, settings: SettingsDep
-) -> BucketSeries:
-    """Minutes and session counts per time bucket and tag, in the caller's timezone, ready to chart."""
-    return await service.bucket_series(conn, query=query, mode=mode, max_buckets=settings.max_buckets)
+    query: Annotated[BucketExportQuery, Query()],
+    access: ReadAccess,
+    conn: ConnectionDep,
+    mode: ModeDep,
+    settings: SettingsDep,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> BucketSeries | Response:
+    """Minutes and session counts per time bucket and tag, in the caller's timezone, ready to chart (or CSV)."""
+    query = query.model_copy(update={"user_id": user_scope(access, query.user_id)})
+    series = await service.bucket_series(conn, query=query, mode=mode, max_buckets=settings.max_buckets)
+    return csv_response(series) if wanted_format(query.format, accept) == "csv" else series
 
 
 @router.get("/events/{event_id}/", response_model=EventPublic, responses={404: {"model": ErrorBody}})
-async def read_event(event_id: uuid.UUID, conn: ConnectionDep) -> EventPublic:
+async def read_event(event_id: uuid.UUID, access: ReadAccess, conn: ConnectionDep) -> EventPublic:
     event = await service.get_event(conn, event_id=event_id)
-    if event is None:
+    if event is None or (access.user_id is not None and event.user_id != access.user_id):
         raise ApiError(404, "event_not_found", f"no study session with id {event_id}")
     return event
 
 
 @router.get("/sessions/", response_model=SessionPage)
-async def list_sessions(query: Annotated[SessionQuery, Query()], conn: ConnectionDep) -> SessionPage:
+async def list_sessions(
+    query: Annotated[SessionQuery, Query()], access: ReadAccess, conn: ConnectionDep
+) -> SessionPage:
     """Raw sessions, newest first; follow `next_cursor` for older ones."""
+    query = query.model_copy(update={"user_id": user_scope(access, query.user_id)})
     return await service.list_sessions(conn, query=query)
 
 
 @router.get("/stats/", response_model=Stats)
-async def read_stats(query: Annotated[StatsQuery, Query()], conn: ConnectionDep) -> Stats:
+async def read_stats(query: Annotated[StatsQuery, Query()], access: ReadAccess, conn: ConnectionDep) -> Stats:
     """Total minutes and sessions, overall and per tag."""
+    query = query.model_copy(update={"user_id": user_scope(access, query.user_id)})
     return await service.session_stats(conn, filters=query)
+
+
+@router.delete(
+    "/events/{event_id}/",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"model": ErrorBody}},
+)
+async def delete_event(event_id: uuid.UUID, access: AdminAccess, writer: WriterDep) -> Response:
+    """Remove a mistaken session (admin scope). Charts reflect it as soon as this answers."""
+    if not await writer.delete(event_id, user_id=access.user_id):
+        raise ApiError(404, "event_not_found", f"no study session with id {event_id}")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -62,7 +62,9 @@ async def bucket_series(conn: Connection, *, query: BucketQuery, mode: DatabaseM
         "inner_start": inner_start,
         "inner_end": inner_end,
     }
-    cur = await conn.execute(statement, params)
+    # TimescaleDB folds the aggregate's watermark into the plan: a prepared (cached) plan would keep
+    # a stale one, so reads of the continuous aggregate are planned afresh each time.
+    cur = await conn.execute(statement, params, prepare=False if rollup else None)
     zone = ZoneInfo(query.tz)
     items = [
         BucketPublic(

@@ -14,8 +14,12 @@ from studytrack import __version__
 from studytrack.config import Settings, get_settings, redact_url
 from studytrack.database.mode import detect_mode
 from studytrack.database.pool import make_pool
+from studytrack.events.badge import router as badge_router
+from studytrack.events.dropin import router as dropin_router
 from studytrack.events.ingest import EventWriter, GroupCommitter
 from studytrack.events.routes import router as events_router
+from studytrack.web.dashboard import STATIC_PATH, static_files
+from studytrack.web.dashboard import router as dashboard_router
 from studytrack.web.deps import current_mode
 from studytrack.web.errors import install_error_handlers
 from studytrack.web.health import router as health_router
@@ -63,6 +67,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.settings = settings
     app.state.pool = make_pool(url, settings)
     app.state.mode = None
+    app.state.token_cache = {}
+    if settings.auth_disabled:
+        log.warning("AUTH_DISABLED=true: every request is served WITHOUT a token check. Never do this in public.")
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -74,4 +81,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(events_router)
+    app.include_router(dropin_router)
+    app.include_router(badge_router)
+    app.include_router(dashboard_router)
+    app.mount(STATIC_PATH, static_files(), name="static")
     return app

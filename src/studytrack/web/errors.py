@@ -39,9 +39,9 @@ class ErrorBody(BaseModel):
 class ApiError(Exception):
     """Raised by services for a client mistake that validation cannot see (e.g. an id clash)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
 def error_response(
@@ -91,7 +91,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message)
+    return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:

@@ -1,0 +1,81 @@
+"""Who may call what: `Authorization: Bearer <token>` checked against `api_tokens`, by scope.
+
+401 when the token is missing or unknown, 403 when it lacks the scope or reaches for another user's
+events. Verified tokens are cached in-process for `TOKEN_CACHE_SECONDS`, so a revoked token stops
+working within that time in every worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from studytrack.auth.tokens import Principal, verify_token
+from studytrack.web.errors import ApiError
+
+TOKEN_CACHE_SECONDS = 30.0
+OPEN_ACCESS = Principal(name="auth-disabled", scopes=frozenset({"admin"}))
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+TokenCache = dict[bytes, tuple[float, Principal]]
+
+
+async def _principal(request: Request, query_token: str | None = None) -> Principal:
+    if request.app.state.settings.auth_disabled:
+        return OPEN_ACCESS
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header and query_token:
+        scheme, token = "bearer", query_token
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "missing_token", "send an API token: Authorization: Bearer <token>", headers=_CHALLENGE)
+    key = hashlib.sha256(token.strip().encode()).digest()
+    cache: TokenCache = request.app.state.token_cache
+    cached = cache.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    async with request.app.state.pool.connection() as conn:
+        principal = await verify_token(conn, token.strip())
+    if principal is None:
+        raise ApiError(401, "invalid_token", "the API token is unknown or revoked", headers=_CHALLENGE)
+    cache[key] = (time.monotonic() + TOKEN_CACHE_SECONDS, principal)
+    return principal
+
+
+def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
+    async def dependency(request: Request) -> Principal:
+        principal = await _principal(request)
+        if not principal.allows(scope):
+            raise ApiError(403, "missing_scope", f"this token lacks the `{scope}` scope")
+        return principal
+
+    return dependency
+
+
+async def badge_access(request: Request, token: str | None = None) -> Principal | None:
+    """Badges are embedded in READMEs, which send no headers: a read token may come as `?token=`.
+
+    With PUBLIC_BADGES=true they need no token at all (they show only a total)."""
+    if request.app.state.settings.public_badges:
+        return None
+    principal = await _principal(request, query_token=token)
+    if not principal.allows("read"):
+        raise ApiError(403, "missing_scope", "this token lacks the `read` scope")
+    return principal
+
+
+def user_scope(principal: Principal, requested: str | None) -> str | None:
+    """The user a request may act for: a per-user token acts for its user only."""
+    if principal.user_id is None or requested in (None, principal.user_id):
+        return principal.user_id or requested
+    raise ApiError(403, "other_user", f"this token is bound to user `{principal.user_id}` and cannot act for another")
+
+
+IngestAccess = Annotated[Principal, Depends(require("ingest"))]
+ReadAccess = Annotated[Principal, Depends(require("read"))]
+AdminAccess = Annotated[Principal, Depends(require("admin"))]
+BadgeAccess = Annotated[Principal | None, Depends(badge_access)]

@@ -1,0 +1,89 @@
+"""Token secrets and their storage.
+
+A token reads `st_<key id>_<secret>`. The key id (public, indexed) finds the row; the secret is
+compared as a SHA-256 digest in constant time. Secrets are 256 random bits, so a fast hash is
+enough: there is nothing to brute-force. Secrets are shown once, at creation, and never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+SCOPES = ("ingest", "read", "admin")
+PREFIX = "st_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a token's name, scopes and (for a per-user token) its user."""
+
+    name: str
+    scopes: frozenset[str]
+    user_id: str | None = None
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    name: str
+    scopes: list[str]
+    user_id: str | None
+    created_at: datetime
+
+
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def split_token(token: str) -> tuple[str, str] | None:
+    """(key id, secret), or None for anything that is not one of our tokens."""
+    if not token.startswith(PREFIX):
+        return None
+    key_id, _, secret = token[len(PREFIX) :].partition("_")
+    if not key_id or not secret or not key_id.isalnum() or len(key_id) > 32 or len(secret) > 128:
+        return None
+    return key_id, secret
+
+
+async def create_token(conn: AsyncConnection[Any], *, name: str, scopes: list[str], user_id: str | None = None) -> str:
+    """Store a new token and return its secret (the only time it exists in clear)."""
+    key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+    await conn.execute(
+        "INSERT INTO api_tokens (name, key_id, secret_sha256, scopes, user_id) VALUES (%s, %s, %s, %s, %s)",
+        (name, key_id, _digest(secret), sorted(set(scopes)), user_id),
+    )
+    return f"{PREFIX}{key_id}_{secret}"
+
+
+async def verify_token(conn: AsyncConnection[Any], token: str) -> Principal | None:
+    parts = split_token(token)
+    if parts is None:
+        return None
+    key_id, secret = parts
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT name, secret_sha256, scopes, user_id FROM api_tokens WHERE key_id = %s", (key_id,))
+        row = await cur.fetchone()
+    if row is None or not hmac.compare_digest(bytes(row["secret_sha256"]), _digest(secret)):
+        return None
+    return Principal(name=row["name"], scopes=frozenset(row["scopes"]), user_id=row["user_id"])
+
+
+async def list_tokens(conn: AsyncConnection[Any]) -> list[TokenInfo]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT name, scopes, user_id, created_at FROM api_tokens ORDER BY name")
+        return [TokenInfo(**row) for row in await cur.fetchall()]
+
+
+async def revoke_token(conn: AsyncConnection[Any], *, name: str) -> bool:
+    cur = await conn.execute("DELETE FROM api_tokens WHERE name = %s", (name,))
+    return cur.rowcount > 0

@@ -1,0 +1,128 @@
+"""Drop-in for the CSV-backed "DevOps study tracker" API: its front end works unchanged against studytrack.
+
+`POST /sessions`, `GET /sessions`, `GET /stats` and `GET /health` answer in the tracker's shapes, through the
+same write path (group commit: the 201 follows the commit) and service functions as `/api/...`. Differences:
+
+* `timestamp` is ISO 8601 in UTC with its offset (`2025-01-06T07:54:00Z`); the tracker wrote the server's
+  naive local time (`datetime.isoformat()`). A browser's `new Date(timestamp)` reads both, ours unambiguously.
+* Tags come back trimmed and lower-cased (`GitHub Actions` -> `github actions`), as everywhere in studytrack.
+* `minutes` must be a whole number from 1 to 1440 (the tracker: above 0). As in the tracker, a numeric string
+  such as `"25"` is accepted, and fields it does not know are ignored: a session always starts now (to record
+  past sessions use `POST /api/events/` or `studytrack import`). Sessions are stored with source `study-tracker`.
+* `GET /sessions` lists sessions oldest first (the tracker's file order), but at most the newest
+  `MAX_SESSIONS`; `GET /api/sessions/` pages through any number. `?tag=` is case-insensitive, as before.
+* Errors have studytrack's shape (`{"status", "code", "message", "details"}`), e.g. a 422 for `minutes: 0`.
+* `GET /health` checks the database like `/healthz`: `{"status": "healthy"}`, or a 503
+  `{"status": "unhealthy", "code": "database_unavailable", "message": ...}`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from studytrack.auth.deps import IngestAccess, ReadAccess
+from studytrack.events import service
+from studytrack.events.ingest import resolve
+from studytrack.events.models import EventCreate, EventPublic, Stats, Tag
+from studytrack.events.params import SessionQuery, StatsQuery
+from studytrack.events.tracker_csv import TRACKER_SOURCE
+from studytrack.web.deps import CommitterDep, ConnectionDep
+from studytrack.web.errors import ErrorBody
+from studytrack.web.health import healthz
+
+MAX_SESSIONS = 10_000
+PAGE_SIZE = 1000  # sessions per service call (SessionQuery's largest page)
+
+router = APIRouter(tags=["study tracker drop-in"], responses={503: {"model": ErrorBody}})
+_INVALID: dict[int | str, dict[str, Any]] = {422: {"model": ErrorBody}}
+
+
+class TrackerSessionCreate(BaseModel):
+    """What the tracker's front end sends."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{"minutes": 25, "tag": "CKA"}]})
+
+    minutes: int = Field(ge=1, le=1440, description="Whole minutes, 1 to 1440.")
+    tag: Tag = Field(description="1-64 characters; stored trimmed and lower-cased.")
+
+
+class TrackerSession(BaseModel):
+    id: uuid.UUID
+    timestamp: datetime = Field(description="Start of the session, ISO 8601 in UTC with its offset.")
+    minutes: int
+    tag: str
+
+    @classmethod
+    def of(cls, event: EventPublic) -> TrackerSession:
+        return cls(id=event.id, timestamp=event.time, minutes=event.minutes, tag=event.tag)
+
+
+def _blank_is_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+class TrackerSessionFilter(BaseModel):
+    """Other query parameters are ignored, as by the tracker (e.g. a front end's cache buster `_=`)."""
+
+    tag: Annotated[Tag | None, BeforeValidator(_blank_is_none)] = Field(
+        default=None, description="Only this tag (case-insensitive); empty = all."
+    )
+
+
+class TrackerHealth(BaseModel):
+    status: str
+
+
+class TrackerHealthUnavailable(TrackerHealth):
+    code: str = "database_unavailable"
+    message: str = "the database is unreachable"
+
+
+@router.post("/sessions", status_code=status.HTTP_201_CREATED, response_model=TrackerSession, responses=_INVALID)
+async def create_session(body: TrackerSessionCreate, access: IngestAccess, committer: CommitterDep) -> TrackerSession:
+    """Record a session that starts now. The 201 is sent only after it is committed."""
+    event = EventCreate(tag=body.tag, minutes=body.minutes, source=TRACKER_SOURCE, user_id=access.user_id)
+    # Neither id nor time comes in: the derived id is new, so the outcome is always `inserted`.
+    result = await committer.submit(resolve(event, now=datetime.now(UTC)))
+    return TrackerSession.of(EventPublic.model_validate(result.stored))
+
+
+@router.get("/sessions", response_model=list[TrackerSession], responses=_INVALID)
+async def list_sessions(
+    query: Annotated[TrackerSessionFilter, Query()], access: ReadAccess, conn: ConnectionDep
+) -> list[TrackerSession]:
+    """Sessions oldest first: the newest `MAX_SESSIONS` of them."""
+    page_query = SessionQuery(tags=[query.tag] if query.tag else [], user_id=access.user_id, limit=PAGE_SIZE)
+    newest_first: list[EventPublic] = []
+    while len(newest_first) < MAX_SESSIONS:
+        page = await service.list_sessions(conn, query=page_query)
+        newest_first += page.items
+        if page.next_cursor is None:
+            break
+        page_query = page_query.model_copy(update={"cursor": page.next_cursor})
+    return [TrackerSession.of(event) for event in reversed(newest_first[:MAX_SESSIONS])]
+
+
+@router.get("/stats", response_model=Stats)
+async def read_stats(access: ReadAccess, conn: ConnectionDep) -> Stats:
+    """Total minutes and sessions, overall and per tag."""
+    return await service.session_stats(conn, filters=StatsQuery(user_id=access.user_id))
+
+
+@router.get(
+    "/health",
+    response_model=TrackerHealth,
+    responses={503: {"model": TrackerHealthUnavailable, "description": "The database is unreachable."}},
+)
+async def health(request: Request) -> TrackerHealth | JSONResponse:
+    answer = await healthz(request)
+    if isinstance(answer, JSONResponse):
+        body = TrackerHealthUnavailable(status="unhealthy")
+        return JSONResponse(body.model_dump(), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+    return TrackerHealth(status="healthy")

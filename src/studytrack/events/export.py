@@ -1,0 +1,85 @@
+"""`GET /api/events/` as CSV: `?format=csv` or `Accept: text/csv`; JSON stays the default."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any, Literal
+
+from fastapi import Response
+from pydantic import Field
+
+from studytrack.events.models import BucketSeries
+from studytrack.events.params import BucketQuery
+
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+CSV_FILENAME = "studytrack-buckets.csv"
+COLUMNS = ("bucket", "tag", "minutes", "count", "avg_minutes")
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a cell as a formula
+
+Format = Literal["json", "csv"]
+CSV_RESPONSE: dict[str, Any] = {  # the OpenAPI description of the CSV answer
+    "description": "JSON by default; CSV with `format=csv` or `Accept: text/csv`.",
+    "content": {
+        "text/csv": {
+            "schema": {"type": "string"},
+            "example": "bucket,tag,minutes,count,avg_minutes\r\n2025-01-06T00:00:00+01:00,cka,45,2,22.5\r\n",
+        }
+    },
+}
+
+
+class BucketExportQuery(BucketQuery):
+    format: Format | None = Field(
+        default=None, description="`csv` for a CSV file; default JSON, or CSV when `Accept` prefers `text/csv`."
+    )
+
+
+def _quality(media_range: str) -> tuple[str, float]:
+    kind, *params = (part.strip() for part in media_range.split(";"))
+    quality = 1.0
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                quality = float(value)
+            except ValueError:
+                quality = 0.0
+    return kind.lower(), quality
+
+
+def wanted_format(requested: Format | None, accept: str | None) -> Format:
+    """`format` wins; otherwise CSV only when `Accept` ranks `text/csv` above JSON (ties and `*/*` are JSON)."""
+    if requested is not None:
+        return requested
+    ranks = dict(_quality(part) for part in (accept or "").split(",") if part.strip())
+    csv_rank = ranks.get("text/csv", ranks.get("text/*", 0.0))
+    json_rank = ranks.get("application/json", ranks.get("application/*", ranks.get("*/*", 0.0)))
+    return "csv" if csv_rank > json_rank else "json"
+
+
+def _cell(text: str) -> str:
+    return f"'{text}" if text.startswith(_FORMULA_PREFIXES) else text
+
+
+def to_csv(series: BucketSeries) -> str:
+    """The bucket rows with the JSON answer's values (ISO buckets with their offset; empty avg for null).
+
+    A tag that starts like a spreadsheet formula (`=`, `+`, `-`, `@`) is prefixed with `'` (OWASP CSV injection).
+    """
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(COLUMNS)
+    for item in series.items:
+        row = item.model_dump(mode="json")
+        row["tag"] = _cell(row["tag"])
+        writer.writerow("" if row[column] is None else row[column] for column in COLUMNS)
+    return out.getvalue()
+
+
+def csv_response(series: BucketSeries) -> Response:
+    return Response(
+        to_csv(series),
+        media_type=CSV_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{CSV_FILENAME}"', "Vary": "Accept"},
+    )
