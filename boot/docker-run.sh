@@ -122,6 +122,10 @@ if [[ -d /dev/shm && -w /dev/shm ]]; then
     gunicorn_args+=(--worker-tmp-dir /dev/shm)
 fi
 
+# Prometheus multiprocess mode: the workers' metrics are summed from files in one directory per server.
+PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$(mktemp -d -p /dev/shm studytrack-metrics.XXXXXX 2>/dev/null || mktemp -d)}"
+export PROMETHEUS_MULTIPROC_DIR
+
 log "starting gunicorn on port ${PORT} with ${WEB_CONCURRENCY} workers"
 trap - TERM INT
 exec gunicorn "${gunicorn_args[@]}" 'studytrack.web.app:create_app()'

@@ -29,8 +29,8 @@ if ! command -v chromium >/dev/null; then
 fi
 
 echo "== ruff"
-ruff check src tests
-ruff format --check src tests
+ruff check src tests bench
+ruff format --check src tests bench
 echo "== mypy"
 mypy
 echo "== pytest"

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from decouple import Config, Csv, RepositoryEmpty, RepositoryEnv, UndefinedValueError
+from decouple import Choices, Config, Csv, RepositoryEmpty, RepositoryEnv, UndefinedValueError
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 TIMESCALEDB_MODES = ("auto", "off", "required")
@@ -29,6 +29,7 @@ class Settings:
     port: int = 8000
     web_concurrency: int = 2
     log_level: str = "info"
+    log_format: str = "text"
     cors_origins: tuple[str, ...] = ()
     timescaledb: str = "auto"
     chunk_time_interval: timedelta = timedelta(days=7)
@@ -37,6 +38,7 @@ class Settings:
     max_buckets: int = 10_000
     max_batch_events: int = 10_000
     max_batch_bytes: int = 16 * 1024 * 1024
+    max_body_bytes: int = 64 * 1024
     db_pool_size: int = 10
     db_timeout_seconds: float = 5.0
     auth_disabled: bool = False
@@ -130,6 +132,7 @@ def load_settings(env_file: Path | None = None) -> Settings:
             "WEB_CONCURRENCY", _read(config, "WEB_CONCURRENCY", min(2 * (os.cpu_count() or 1), 8), int)
         ),
         log_level=log_level,
+        log_format=str(_read(config, "LOG_FORMAT", "text", Choices(["text", "json"]))),
         cors_origins=origins,
         timescaledb=timescaledb,
         chunk_time_interval=_chunk_interval(config),
@@ -138,6 +141,7 @@ def load_settings(env_file: Path | None = None) -> Settings:
         max_buckets=_positive("MAX_BUCKETS", _read(config, "MAX_BUCKETS", 10_000, int)),
         max_batch_events=_positive("MAX_BATCH_EVENTS", _read(config, "MAX_BATCH_EVENTS", 10_000, int)),
         max_batch_bytes=_positive("MAX_BATCH_BYTES", _read(config, "MAX_BATCH_BYTES", 16 * 1024 * 1024, int)),
+        max_body_bytes=_positive("MAX_BODY_BYTES", _read(config, "MAX_BODY_BYTES", 64 * 1024, int)),
         db_pool_size=_positive("DB_POOL_SIZE", _read(config, "DB_POOL_SIZE", 10, int)),
         auth_disabled=bool(_read(config, "AUTH_DISABLED", False, bool)),
         public_badges=bool(_read(config, "PUBLIC_BADGES", False, bool)),

@@ -187,6 +187,20 @@ def test_fill_across_a_dst_change_has_one_row_per_local_hour(client: TestClient,
     ]
 
 
+def test_fill_on_a_dst_day_lists_the_same_buckets_as_the_data(client: TestClient, db: Database) -> None:
+    # TimescaleDB's time_bucket_gapfill would step 05:00Z, 11:00Z, ... here (fixed UTC steps): the filled
+    # rows must be the buckets time_bucket itself gives, so the session's bucket is not lost.
+    insert_sessions(db, [Session(datetime(2024, 3, 10, 10, tzinfo=UTC), "cka", 5)])
+    params = {"duration": "6 hours", "tz": "America/New_York", "start": "2024-03-10", "end": "2024-03-11"}
+    items = buckets(client, **params, fill=True)
+    assert [(i["bucket"], i["minutes"]) for i in items] == [
+        ("2024-03-10T00:00:00-05:00", 0),
+        ("2024-03-10T06:00:00-04:00", 5),
+        ("2024-03-10T12:00:00-04:00", 0),
+        ("2024-03-10T18:00:00-04:00", 0),
+    ]
+
+
 def test_bucket_label_carries_the_utc_offset_of_the_callers_zone(client: TestClient, db: Database) -> None:
     insert_sessions(db, [Session(datetime(2025, 7, 1, 12, tzinfo=UTC), "cka", 10)])
     items = buckets(client, start="2025-07-01", end="2025-07-02", tz="America/New_York")

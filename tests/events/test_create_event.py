@@ -54,6 +54,17 @@ def test_sending_the_same_id_again_returns_200_and_stores_nothing_new(client: Te
     assert count_events(db) == 1
 
 
+def test_a_retry_with_an_id_but_no_time_is_the_same_session(client: TestClient, db: Database) -> None:
+    body = {"id": str(uuid.uuid4()), "tag": "cka", "minutes": 25}  # "started now", sent twice
+    first = client.post("/api/events/", json=body)
+    again = client.post("/api/events/", json=body)
+    batch = client.post("/api/events/batch", json=[body])
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["time"] == first.json()["time"]
+    assert batch.json()["duplicates"] == 1
+    assert count_events(db) == 1
+
+
 def test_reusing_an_id_and_time_for_a_different_session_is_a_409(client: TestClient, db: Database) -> None:
     event_id = str(uuid.uuid4())
     client.post("/api/events/", json=VALID | {"id": event_id})

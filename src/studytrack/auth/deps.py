@@ -10,18 +10,23 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from studytrack.auth.tokens import Principal, verify_token
-from studytrack.web.errors import ApiError
+from studytrack.web.errors import ApiError, ErrorBody
 
 TOKEN_CACHE_SECONDS = 30.0
 OPEN_ACCESS = Principal(name="auth-disabled", scopes=frozenset({"admin"}))
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 TokenCache = dict[bytes, tuple[float, Principal]]
+# The answers of every route that takes a token, for its `responses=` (OpenAPI).
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No API token, or an unknown or revoked one."},
+    403: {"model": ErrorBody, "description": "The token lacks the scope, or is bound to another user."},
+}
 
 
 async def _principal(request: Request, query_token: str | None = None) -> Principal:

@@ -10,14 +10,13 @@ from psycopg.rows import dict_row
 
 _MODE_SQL = """
 SELECT current_setting('server_version') AS server_version,
+       to_regclass('events_15m') IS NOT NULL AS rollup,
        (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb') AS timescaledb,
        to_regclass('timescaledb_information.hypertables') IS NOT NULL AS has_catalog
 """
 _IS_HYPERTABLE_SQL = """
 SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables
-               WHERE hypertable_schema = current_schema() AND hypertable_name = 'events') AS hypertable,
-       EXISTS (SELECT 1 FROM timescaledb_information.continuous_aggregates
-               WHERE view_schema = current_schema() AND view_name = 'events_15m') AS rollup
+               WHERE hypertable_schema = current_schema() AND hypertable_name = 'events') AS hypertable
 """
 
 
@@ -25,7 +24,7 @@ SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables
 class DatabaseMode:
     server_version: str
     timescaledb_version: str | None
-    rollup: bool = False  # the events_15m continuous aggregate exists
+    rollup: bool = False  # events_15m exists: a continuous aggregate (TimescaleDB) or a table (plain)
 
     @property
     def name(self) -> str:
@@ -42,12 +41,12 @@ async def detect_mode(conn: AsyncConnection[Any]) -> DatabaseMode:
         await cur.execute(_MODE_SQL)
         row = await cur.fetchone()
         assert row is not None
-        version, hypertable, rollup = row["timescaledb"], False, False
+        version, hypertable, rollup = row["timescaledb"], False, bool(row["rollup"])
         if version is not None and row["has_catalog"]:
             await cur.execute(_IS_HYPERTABLE_SQL)
             found = await cur.fetchone()
             assert found is not None
-            hypertable, rollup = bool(found["hypertable"]), bool(found["rollup"])
+            hypertable = bool(found["hypertable"])
         if not hypertable:
             version = None  # no extension, or our table is a plain one: plain mode
     return DatabaseMode(server_version=row["server_version"], timescaledb_version=version, rollup=rollup)

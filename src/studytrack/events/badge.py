@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from studytrack.auth.deps import BadgeAccess, user_scope
+from studytrack.auth.deps import AUTH_ERRORS, BadgeAccess, user_scope
 from studytrack.events import service
 from studytrack.events.models import Label, Tag
 from studytrack.events.params import BucketQuery, TimeZoneName
 from studytrack.web.deps import ConnectionDep, ModeDep, SettingsDep
 from studytrack.web.errors import ErrorBody
+from studytrack.web.limits import URL_TOO_LONG
 
 Period = Literal["1 day", "1 week", "1 month", "1 year"]
 PERIODS: dict[Period, str] = {"1 day": "today", "1 week": "this week", "1 month": "this month", "1 year": "this year"}
@@ -84,7 +85,9 @@ router = APIRouter(prefix="/api", tags=["badges"], responses={422: {"model": Err
 @router.get(
     "/badge.svg",
     response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}, "description": "The badge; cached for 5 minutes."}},
+    responses={200: {"content": {"image/svg+xml": {}}, "description": "The badge; cached for 5 minutes."}}
+    | AUTH_ERRORS
+    | URL_TOO_LONG,
 )
 async def read_badge(
     query: Annotated[BadgeQuery, Query()],

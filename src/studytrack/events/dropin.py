@@ -26,7 +26,7 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from studytrack.auth.deps import IngestAccess, ReadAccess
+from studytrack.auth.deps import AUTH_ERRORS, IngestAccess, ReadAccess
 from studytrack.events import service
 from studytrack.events.ingest import resolve
 from studytrack.events.models import EventCreate, EventPublic, Stats, Tag
@@ -35,6 +35,7 @@ from studytrack.events.tracker_csv import TRACKER_SOURCE
 from studytrack.web.deps import CommitterDep, ConnectionDep
 from studytrack.web.errors import ErrorBody
 from studytrack.web.health import healthz
+from studytrack.web.limits import BODY_TOO_LARGE, UNREADABLE_BODY, URL_TOO_LONG
 
 MAX_SESSIONS = 10_000
 PAGE_SIZE = 1000  # sessions per service call (SessionQuery's largest page)
@@ -84,7 +85,12 @@ class TrackerHealthUnavailable(TrackerHealth):
     message: str = "the database is unreachable"
 
 
-@router.post("/sessions", status_code=status.HTTP_201_CREATED, response_model=TrackerSession, responses=_INVALID)
+@router.post(
+    "/sessions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TrackerSession,
+    responses=_INVALID | AUTH_ERRORS | BODY_TOO_LARGE | UNREADABLE_BODY,
+)
 async def create_session(body: TrackerSessionCreate, access: IngestAccess, committer: CommitterDep) -> TrackerSession:
     """Record a session that starts now. The 201 is sent only after it is committed."""
     event = EventCreate(tag=body.tag, minutes=body.minutes, source=TRACKER_SOURCE, user_id=access.user_id)
@@ -93,7 +99,7 @@ async def create_session(body: TrackerSessionCreate, access: IngestAccess, commi
     return TrackerSession.of(EventPublic.model_validate(result.stored))
 
 
-@router.get("/sessions", response_model=list[TrackerSession], responses=_INVALID)
+@router.get("/sessions", response_model=list[TrackerSession], responses=_INVALID | AUTH_ERRORS | URL_TOO_LONG)
 async def list_sessions(
     query: Annotated[TrackerSessionFilter, Query()], access: ReadAccess, conn: ConnectionDep
 ) -> list[TrackerSession]:
@@ -109,7 +115,7 @@ async def list_sessions(
     return [TrackerSession.of(event) for event in reversed(newest_first[:MAX_SESSIONS])]
 
 
-@router.get("/stats", response_model=Stats)
+@router.get("/stats", response_model=Stats, responses=AUTH_ERRORS)
 async def read_stats(access: ReadAccess, conn: ConnectionDep) -> Stats:
     """Total minutes and sessions, overall and per tag."""
     return await service.session_stats(conn, filters=StatsQuery(user_id=access.user_id))

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -24,6 +24,7 @@ from studytrack.database.mode import DatabaseMode
 from studytrack.events import queries
 from studytrack.events.models import EventCreate
 from studytrack.events.rollup import refresh_after_write
+from studytrack.web.metrics import count_ingested
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ class NewEvent:
     user_id: str | None
     note: str | None
     source: str | None
+    # The client sent its own id but no time ("now"): a retry must find the first attempt by id alone.
+    floating: bool = False
 
 
 class Outcome(StrEnum):
@@ -67,7 +70,8 @@ def resolve(event: EventCreate, *, now: datetime) -> NewEvent:
     event_id = event.id or content_id(
         time=time, tag=event.tag, minutes=event.minutes, user_id=event.user_id, source=event.source
     )
-    return NewEvent(event_id, time, event.tag, event.minutes, event.user_id, event.note, event.source)
+    floating = event.id is not None and event.time is None
+    return NewEvent(event_id, time, event.tag, event.minutes, event.user_id, event.note, event.source, floating)
 
 
 def _columns(events: Sequence[NewEvent]) -> dict[str, list[Any]]:
@@ -82,9 +86,26 @@ def _columns(events: Sequence[NewEvent]) -> dict[str, list[Any]]:
     }
 
 
-async def write_events(conn: AsyncConnection[Any], events: Sequence[NewEvent]) -> list[WriteResult]:
-    """Insert all events in one statement, inside the caller's transaction; one result per event, in order."""
-    cur = await conn.execute(queries.INSERT_EVENTS, _columns(events))
+async def _anchor_floating(conn: AsyncConnection[Any], events: Sequence[NewEvent]) -> Sequence[NewEvent]:
+    """An event sent with an id but no time takes the time its id was first stored with (a retry)."""
+    floating = [e.id for e in events if e.floating]
+    if not floating:
+        return events
+    cur = await conn.execute(queries.SELECT_FIRST_TIMES, {"ids": floating})
+    stored = {row["id"]: row["time"] for row in await cur.fetchall()}
+    return [replace(e, time=stored[e.id]) if e.floating and e.id in stored else e for e in events]
+
+
+async def write_events(
+    conn: AsyncConnection[Any], events: Sequence[NewEvent], *, rollup_table: bool = False
+) -> list[WriteResult]:
+    """Insert all events in one statement, inside the caller's transaction; one result per event, in order.
+
+    `rollup_table`: plain mode's `events_15m` table gains the inserted rows in the same statement.
+    """
+    events = await _anchor_floating(conn, events)
+    statement = queries.INSERT_EVENTS_AND_ROLLUP if rollup_table else queries.INSERT_EVENTS
+    cur = await conn.execute(statement, _columns(events))
     inserted = {(row["id"], row["time"]): row for row in await cur.fetchall()}
     missing = [e for e in events if (e.id, e.time) not in inserted]
     existing: dict[tuple[uuid.UUID, datetime], dict[str, Any]] = {}
@@ -112,7 +133,8 @@ ModeSource = Callable[[], Awaitable[DatabaseMode]]
 
 
 class EventWriter:
-    """Writes events in one transaction; once committed, keeps the continuous aggregate exact."""
+    """Writes events in one transaction and keeps the 15-minute rollup exact: in plain mode inside that
+    transaction, in TimescaleDB mode by refreshing the continuous aggregate right after commit."""
 
     def __init__(self, pool: AsyncConnectionPool[Any], *, mode: ModeSource, retention: timedelta | None) -> None:
         self._pool = pool
@@ -120,9 +142,12 @@ class EventWriter:
         self._retention = retention
 
     async def write(self, events: Sequence[NewEvent]) -> list[WriteResult]:
+        mode = await self._mode()
+        rollup_table = mode.rollup and not mode.is_timescaledb
         async with self._pool.connection() as conn, conn.transaction():
-            results = await write_events(conn, events)
-        if (await self._mode()).rollup:
+            results = await write_events(conn, events, rollup_table=rollup_table)
+        count_ingested(result.outcome.value for result in results)  # committed
+        if mode.rollup and mode.is_timescaledb:
             written = [e.time for e, r in zip(events, results, strict=True) if r.outcome is Outcome.INSERTED]
             if written:
                 await refresh_after_write(self._pool, written, retention=self._retention)
@@ -130,10 +155,13 @@ class EventWriter:
 
     async def delete(self, event_id: uuid.UUID, *, user_id: str | None) -> bool:
         """Delete every row of this id (of `user_id`'s events when given); True when something went."""
+        mode = await self._mode()
+        rollup_table = mode.rollup and not mode.is_timescaledb
+        statement = queries.DELETE_EVENT_AND_ROLLUP if rollup_table else queries.DELETE_EVENT
         async with self._pool.connection() as conn, conn.transaction():
-            cur = await conn.execute(queries.DELETE_EVENT, {"id": event_id, "user_id": user_id})
+            cur = await conn.execute(statement, {"id": event_id, "user_id": user_id})
             times = [row["time"] for row in await cur.fetchall()]
-        if times and (await self._mode()).rollup:
+        if times and mode.rollup and mode.is_timescaledb:
             await refresh_after_write(self._pool, times, retention=self._retention)
         return bool(times)
 

@@ -57,11 +57,12 @@ _FILLED = """
     LEFT JOIN agg ON agg.bucket = buckets.bucket AND agg.tag = shown_tags.tag
     ORDER BY 1, 2
 """
-# TimescaleDB with the 15-minute continuous aggregate: whole 15-minute buckets inside the range come from
-# `events_15m`, the ragged edges of the range from raw rows; both are bucketed the same way.
+# With the 15-minute rollup `events_15m` (a continuous aggregate in TimescaleDB mode, a table kept by
+# the ingest path in plain mode): whole 15-minute buckets inside the range come from the rollup, the
+# ragged edges of the range from raw rows; both are then bucketed the same way. Per tag only: a
+# per-user query reads the raw table through its user index.
 _AGGREGATE_FROM_ROLLUP = """
-    SELECT time_bucket(%(width)s::interval, time, %(tz)s) AS bucket, tag,
-           sum(minutes)::bigint AS minutes, sum(count)::bigint AS count
+    SELECT {bucket} AS bucket, tag, sum(minutes)::bigint AS minutes, sum(count)::bigint AS count
     FROM (
         SELECT bucket AS time, tag, minutes, count FROM events_15m
         WHERE bucket >= %(inner_start)s AND bucket < %(inner_end)s {filters}
@@ -71,6 +72,7 @@ _AGGREGATE_FROM_ROLLUP = """
               {filters}
     ) AS parts
     GROUP BY 1, 2
+    HAVING sum(count) > 0
 """
 _REQUESTED_TAGS = "SELECT unnest(%(tags)s::text[]) AS tag"
 _TAGS_WITH_DATA = "SELECT DISTINCT tag FROM agg"
@@ -88,31 +90,34 @@ def _bucket(*, timescaledb: bool, months: bool) -> str:
     return local.format(local=_LOCAL_TIME) + " AT TIME ZONE %(tz)s"
 
 
-def _series(*, timescaledb: bool, months: bool) -> str:
-    if timescaledb:
+def _series(*, gapfill: bool, months: bool) -> str:
+    if gapfill:
         return _TIMESCALE_SERIES
     local = _LOCAL_MONTHS if months else _LOCAL_FIXED
     return _PLAIN_SERIES.format(first=local.format(local=_LOCAL_START))
 
 
-def bucket_query(*, timescaledb: bool, rollup: bool, months: bool, tags: bool, user: bool, fill: bool) -> sql.Composed:
+def bucket_query(
+    *, timescaledb: bool, rollup: bool, months: bool, tags: bool, user: bool, fill: bool, gapfill: bool = False
+) -> sql.Composed:
     """Minutes and counts per (bucket, tag), ordered by bucket then tag.
 
     Parameters: width (interval text), months (int), tz, start, end, tags (text[]), user_id, and with
-    `rollup` inner_start/inner_end (the range shrunk to whole 15-minute buckets).
+    `rollup` inner_start/inner_end (the range shrunk to whole 15-minute buckets). `gapfill` lists the
+    empty buckets with TimescaleDB's time_bucket_gapfill: only for fixed-offset zones, because across a DST
+    change it steps in fixed UTC increments and yields buckets that time_bucket never does.
     """
-    if rollup:
-        aggregate = sql.SQL(_AGGREGATE_FROM_ROLLUP).format(filters=_filters(tags=tags, user=user))
-    else:
-        aggregate = sql.SQL(_AGGREGATE).format(
-            bucket=sql.SQL(_bucket(timescaledb=timescaledb, months=months)),
-            filters=_filters(tags=tags, user=user),
-        )
+    if rollup and user:
+        raise ValueError("the rollup has no user_id: per-user queries read the raw table")
+    aggregate = sql.SQL(_AGGREGATE_FROM_ROLLUP if rollup else _AGGREGATE).format(
+        bucket=sql.SQL(_bucket(timescaledb=timescaledb, months=months)),
+        filters=_filters(tags=tags, user=user),
+    )
     if not fill:
         return sql.Composed([aggregate, sql.SQL(" ORDER BY 1, 2")])
     return sql.SQL(_FILLED).format(
         aggregate=aggregate,
-        series=sql.SQL(_series(timescaledb=timescaledb, months=months)),
+        series=sql.SQL(_series(gapfill=gapfill, months=months)),
         tags=sql.SQL(_REQUESTED_TAGS if tags else _TAGS_WITH_DATA),
     )
 
@@ -128,6 +133,20 @@ INSERT_EVENTS = """
     ON CONFLICT (id, time) DO NOTHING
     RETURNING *
 """
+# Plain mode: the same insert, and the 15-minute rollup gains exactly the rows that were inserted, in
+# the same statement (so the same transaction). Ordered upserts keep concurrent writers from deadlocking.
+INSERT_EVENTS_AND_ROLLUP = f"""
+    WITH inserted AS ({INSERT_EVENTS}),
+    rolled AS (
+        INSERT INTO events_15m AS r (bucket, tag, minutes, count)
+        SELECT date_bin(INTERVAL '15 minutes', time, TIMESTAMPTZ '2000-01-03 00:00:00+00'), tag,
+               sum(minutes), count(*)
+        FROM inserted GROUP BY 1, 2 ORDER BY 2, 1
+        ON CONFLICT (tag, bucket) DO UPDATE SET minutes = r.minutes + excluded.minutes, count = r.count + excluded.count
+    )
+    SELECT * FROM inserted
+"""
+SELECT_FIRST_TIMES = "SELECT DISTINCT ON (id) id, time FROM events WHERE id = ANY(%(ids)s) ORDER BY id, time"
 SELECT_EVENTS_BY_KEY = """
     SELECT events.* FROM events
     JOIN unnest(%(ids)s::uuid[], %(times)s::timestamptz[]) AS wanted (id, time) USING (id, time)
@@ -136,6 +155,21 @@ DELETE_EVENT = """
     DELETE FROM events
     WHERE id = %(id)s AND (%(user_id)s::text IS NULL OR user_id = %(user_id)s)
     RETURNING time
+"""
+DELETE_EVENT_AND_ROLLUP = """
+    WITH deleted AS (
+        DELETE FROM events
+        WHERE id = %(id)s AND (%(user_id)s::text IS NULL OR user_id = %(user_id)s)
+        RETURNING time, tag, minutes
+    ),
+    rolled AS (
+        UPDATE events_15m AS r SET minutes = r.minutes - d.minutes, count = r.count - d.count
+        FROM (SELECT date_bin(INTERVAL '15 minutes', time, TIMESTAMPTZ '2000-01-03 00:00:00+00') AS bucket, tag,
+                     sum(minutes) AS minutes, count(*) AS count
+              FROM deleted GROUP BY 1, 2) AS d
+        WHERE r.tag = d.tag AND r.bucket = d.bucket
+    )
+    SELECT time FROM deleted
 """
 SELECT_EVENT = "SELECT * FROM events WHERE id = %(id)s ORDER BY time LIMIT 1"
 

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
-from studytrack.auth.deps import AdminAccess, IngestAccess, ReadAccess, user_scope
+from studytrack.auth.deps import AUTH_ERRORS, AdminAccess, IngestAccess, ReadAccess, user_scope
 from studytrack.events import service
 from studytrack.events.batch import parse_events, read_body
 from studytrack.events.export import CSV_RESPONSE, BucketExportQuery, csv_response, wanted_format
@@ -26,8 +26,13 @@ from studytrack.events.models import (
 from studytrack.events.params import SessionQuery, StatsQuery
 from studytrack.web.deps import CommitterDep, ConnectionDep, ModeDep, SettingsDep, WriterDep
 from studytrack.web.errors import ApiError, ErrorBody
+from studytrack.web.limits import BODY_TOO_LARGE, UNREADABLE_BODY, URL_TOO_LONG
 
-router = APIRouter(prefix="/api", tags=["events"], responses={422: {"model": ErrorBody}, 503: {"model": ErrorBody}})
+router = APIRouter(
+    prefix="/api",
+    tags=["events"],
+    responses={422: {"model": ErrorBody}, 503: {"model": ErrorBody}} | AUTH_ERRORS | URL_TOO_LONG,
+)
 
 
 def _refuse_expired(events: list[EventCreate], *, retention: timedelta | None, now: datetime, batch: bool) -> None:
@@ -55,7 +60,9 @@ def _refuse_expired(events: list[EventCreate], *, retention: timedelta | None, n
             "description": "This session was already stored: nothing new was written.",
         },
         409: {"model": ErrorBody, "description": "Its id and time hold a different session."},
-    },
+    }
+    | BODY_TOO_LARGE
+    | UNREADABLE_BODY,
 )
 async def create_event(
     event: EventCreate, access: IngestAccess, committer: CommitterDep, settings: SettingsDep, response: Response

@@ -32,6 +32,10 @@ def _filter_params(filters: EventFilters) -> dict[str, Any]:
     return {"tags": filters.tags, "user_id": filters.user_id, "start": filters.start, "end": filters.end}
 
 
+def _fixed_offset(tz: str) -> bool:
+    return tz == "UTC" or tz.startswith("Etc/")
+
+
 async def bucket_series(conn: Connection, *, query: BucketQuery, mode: DatabaseMode, max_buckets: int) -> BucketSeries:
     """Minutes and counts per bucket and tag, in the caller's timezone."""
     assert query.start is not None  # both set by BucketQuery's defaults
@@ -46,7 +50,7 @@ async def bucket_series(conn: Connection, *, query: BucketQuery, mode: DatabaseM
             f"{buckets}; the limit is {max_buckets}. Use a wider duration or a shorter range.",
         )
     inner_start, inner_end = ceil_grain(query.start), floor_grain(query.end)
-    rollup = mode.rollup and can_use_rollup(width, query.start) and inner_start < inner_end
+    rollup = mode.rollup and query.user_id is None and can_use_rollup(width, query.start) and inner_start < inner_end
     statement = queries.bucket_query(
         timescaledb=mode.is_timescaledb,
         rollup=rollup,
@@ -54,6 +58,7 @@ async def bucket_series(conn: Connection, *, query: BucketQuery, mode: DatabaseM
         tags=bool(query.tags),
         user=query.user_id is not None,
         fill=query.fill,
+        gapfill=mode.is_timescaledb and _fixed_offset(query.tz),
     )
     params = _filter_params(query) | {
         "width": str(width),

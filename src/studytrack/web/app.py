@@ -23,6 +23,11 @@ from studytrack.web.dashboard import router as dashboard_router
 from studytrack.web.deps import current_mode
 from studytrack.web.errors import install_error_handlers
 from studytrack.web.health import router as health_router
+from studytrack.web.limits import RequestLimitMiddleware
+from studytrack.web.metrics import MetricsMiddleware
+from studytrack.web.metrics import router as metrics_router
+from studytrack.web.requestid import RequestIdMiddleware
+from studytrack.web.tracing import instrument_app
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +75,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.token_cache = {}
     if settings.auth_disabled:
         log.warning("AUTH_DISABLED=true: every request is served WITHOUT a token check. Never do this in public.")
+    app.add_middleware(
+        RequestLimitMiddleware, max_body_bytes=settings.max_body_bytes, max_batch_bytes=settings.max_batch_bytes
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -78,11 +86,15 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every log line of a request carries its id
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(events_router)
     app.include_router(dropin_router)
     app.include_router(badge_router)
     app.include_router(dashboard_router)
     app.mount(STATIC_PATH, static_files(), name="static")
+    instrument_app(app)  # OpenTelemetry tracing, only when OTEL_EXPORTER_OTLP_ENDPOINT is set
     return app

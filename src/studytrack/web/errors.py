@@ -20,6 +20,8 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from studytrack.logs import request_id
+
 log = logging.getLogger(__name__)
 
 
@@ -114,7 +116,10 @@ async def _database_rejected(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal_error", "unexpected server error; it has been logged")
+    # Sent from outside every middleware: add the request id here, so the client can quote it.
+    rid = request_id.get() or ""
+    message = f"unexpected server error; it has been logged (request id {rid})" if rid else "unexpected server error"
+    return error_response(500, "internal_error", message, headers={"X-Request-ID": rid} if rid else None)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,10 +1,14 @@
 """Gunicorn settings shared by `boot/docker-run.sh` and `studytrack serve` (Uvicorn workers)."""
 
+import os
+from pathlib import Path
+from typing import Any
+
 from studytrack.config import get_settings
 from studytrack.logs import configure_logging
 
 _settings = get_settings()
-configure_logging(_settings.log_level)
+configure_logging(_settings.log_level, _settings.log_format)
 
 bind = f"0.0.0.0:{_settings.port}"
 workers = _settings.web_concurrency
@@ -15,4 +19,22 @@ keepalive = 5
 accesslog = "-"
 errorlog = "-"
 loglevel = _settings.log_level
+logger_class = "studytrack.logs.GunicornLogger"  # LOG_FORMAT, request ids, `token=` redacted from the access log
 control_socket_disable = True  # no runtime control interface; also lets several servers share a machine
+
+
+def on_starting(server: Any) -> None:
+    """Multiprocess metrics start from an empty PROMETHEUS_MULTIPROC_DIR: a previous run's files would add up."""
+    if directory := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker that exits (restart, crash) no longer counts in the pool gauges; its counters are kept."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

@@ -1,0 +1,19 @@
+"""The service plus one no-op route with the same request model and auth: the HTTP ceiling."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, status
+
+from studytrack.auth.deps import IngestAccess
+from studytrack.events.models import EventCreate
+from studytrack.web.app import create_app
+
+
+def create_bench_app() -> FastAPI:
+    app = create_app()
+
+    @app.post("/bench/noop", status_code=status.HTTP_201_CREATED)
+    async def noop(event: EventCreate, access: IngestAccess) -> EventCreate:
+        return event  # parsed, validated and authorised like POST /api/events/, but nothing is written
+
+    return app

@@ -1,0 +1,294 @@
+"""Ingest and query benchmark: one run, one machine, figures printed as a table.
+
+Everything is measured in this run against baselines measured in the same run:
+  1. HTTP ceiling: POST /bench/noop (same request model and auth as POST /api/events/, writes nothing);
+  2. single-event POST /api/events/ throughput and latency (wrk, unique ids, group commit);
+  3. batch ingest through HTTP (JSON arrays of 10,000) and raw binary COPY into the same table (psycopg);
+  4. bucket query latency, one year of daily buckets: one tag, all tags, one user, at each size;
+  5. ratios single/no-op and batch/COPY.
+Plain PostgreSQL from the embedded wheel, gunicorn with 2 Uvicorn workers, as in production. With
+--timescaledb-rows N, the bucket queries are also measured on the TimescaleDB test backend (PGlite WASM).
+
+Run: ./bench/run.sh [--sizes 1000000,10000000] [--seconds 10] [--timescaledb-rows 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from studytrack.auth.tokens import create_token
+from studytrack.config import load_settings
+from studytrack.database.embedded import start_embedded_database, stop_embedded_database
+from studytrack.database.migrate import run_migrations
+
+REPO = Path(__file__).resolve().parent.parent
+TAGS = ["cka", "ckad", "terraform", "aws-saa", "github actions", "python", "sql", "linux", "go", "rust"]
+USERS = 1000
+NOW = datetime.now(UTC).replace(microsecond=0)
+ROWS: list[tuple[str, str]] = []  # the printed table
+
+
+def report(name: str, value: str) -> None:
+    ROWS.append((name, value))
+    print(f"  {name:<58} {value}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_token(url: str) -> str:
+    async def make() -> str:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await conn.execute("DELETE FROM api_tokens WHERE name = 'bench'")
+            return await create_token(conn, name="bench", scopes=["admin"])
+
+    return asyncio.run(make())
+
+
+@contextmanager
+def gunicorn(url: str, workers: int, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    port = free_port()
+    env = os.environ | {"DATABASE_URL": url, "LOG_LEVEL": "warning", "PYTHONPATH": str(REPO)} | (extra_env or {})
+    command = [
+        sys.executable, "-m", "gunicorn", "-c", "python:studytrack.web.gunicorn_conf",
+        "-w", str(workers), "-b", f"127.0.0.1:{port}", "--access-logfile", "/dev/null",
+        "bench.app:create_bench_app()",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, env=env, cwd=REPO, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("gunicorn did not become healthy")
+            time.sleep(0.3)
+        yield base
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=40)
+
+
+def wrk(url: str, token: str, seconds: int, connections: int = 64) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms) of unique-event POSTs; fails loudly on any non-2xx."""
+    result = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(REPO / "bench" / "post.lua"), url],
+        env=os.environ | {"BENCH_TOKEN": token},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out = result.stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(f"wrk saw errors:\n{out}")
+
+    def ms(label: str) -> float:
+        match = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out)
+        assert match, out
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert rate, out
+    return float(rate.group(1)), ms("50%"), ms("99%")
+
+
+def generate(count: int, seed: int) -> Iterator[tuple[uuid.UUID, datetime, str, int, str | None, None, str]]:
+    """A year of sessions: 10 tags, 1,000 users, pomodoro lengths."""
+    rng = random.Random(seed)
+    span = 365 * 86400
+    for _ in range(count):
+        start = NOW - timedelta(seconds=rng.randrange(span))
+        yield (uuid.UUID(int=rng.getrandbits(128), version=4), start, rng.choice(TAGS),
+               rng.choice((25, 25, 25, 50, 50, 90)), f"u{rng.randrange(USERS)}", None, "bench")  # fmt: skip
+
+
+def copy_rows(url: str, count: int, seed: int) -> float:
+    """Binary COPY straight into `events` (no dedup, no rollup): rows/s, the database's ceiling."""
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        started = time.perf_counter()
+        with cur.copy("COPY events (id, time, tag, minutes, user_id, note, source) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["uuid", "timestamptz", "text", "int4", "text", "text", "text"])
+            for row in generate(count, seed):
+                copy.write_row(row)
+        conn.commit()
+        return count / (time.perf_counter() - started)
+
+
+def rebuild_rollup(url: str) -> None:
+    """After bulk COPY (which bypasses the ingest path) rebuild plain mode's rollup, as migration 0004 does."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE events_15m")
+        conn.execute(
+            "INSERT INTO events_15m (bucket, tag, minutes, count)"
+            " SELECT date_bin(INTERVAL '15 minutes', time, TIMESTAMPTZ '2000-01-03 00:00:00+00'), tag,"
+            " sum(minutes), count(*) FROM events GROUP BY 1, 2"
+        )
+        conn.execute("VACUUM ANALYZE events")
+        conn.execute("VACUUM ANALYZE events_15m")
+
+
+def batch_ingest(base: str, token: str, batches: int, size: int = 10_000) -> float:
+    """events/s of JSON-array batches through HTTP, two clients at a time."""
+    bodies = []
+    for n in range(batches):
+        rows = generate(size, seed=10_000 + n)
+        bodies.append(json.dumps([
+            {"id": str(i), "time": t.isoformat(), "tag": tag, "minutes": m, "user_id": u, "source": s}
+            for i, t, tag, m, u, _, s in rows
+        ]).encode())  # fmt: skip
+
+    async def send_all() -> None:
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120) as client:
+            queue = list(bodies)
+
+            async def worker() -> None:
+                while queue:
+                    response = await client.post("/api/events/batch", content=queue.pop())
+                    response.raise_for_status()
+
+            await asyncio.gather(worker(), worker())
+
+    started = time.perf_counter()
+    asyncio.run(send_all())
+    return batches * size / (time.perf_counter() - started)
+
+
+def query_latency(base: str, token: str, params: dict[str, Any], repeat: int) -> tuple[float, float]:
+    """(p50 ms, p99 ms) of GET /api/events/ with these parameters, sequential requests."""
+    timings = []
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+        client.get("/api/events/", params=params).raise_for_status()  # warm
+        for _ in range(repeat):
+            started = time.perf_counter()
+            client.get("/api/events/", params=params).raise_for_status()
+            timings.append((time.perf_counter() - started) * 1000)
+    timings.sort()
+    return statistics.median(timings), timings[min(len(timings) - 1, int(len(timings) * 0.99))]
+
+
+YEAR = {"duration": "1 day", "start": (NOW - timedelta(days=365)).isoformat(), "end": NOW.isoformat()}
+QUERIES = {"one tag": YEAR | {"tags": "cka"}, "all tags": YEAR, "one user": YEAR | {"user_id": "u42"}}
+
+
+def measure_queries(label: str, base: str, token: str, repeat: int) -> dict[str, float]:
+    p50s = {}
+    for name, params in QUERIES.items():
+        p50, p99 = query_latency(base, token, params, repeat)
+        report(f"{label}: 1 year daily, {name}", f"p50 {p50:7.1f} ms   p99 {p99:7.1f} ms")
+        p50s[name] = p50
+    return p50s
+
+
+def plain_mode(args: argparse.Namespace) -> None:
+    settings = load_settings()
+    with tempfile.TemporaryDirectory(prefix="studytrack-bench-") as home:
+        server, url = start_embedded_database(Path(home))
+        try:
+            run_migrations(url, settings)
+            token = make_token(url)
+            with gunicorn(url, workers=2) as base:
+                print("HTTP ingest (plain PostgreSQL, gunicorn 2 Uvicorn workers, wrk -t2 -c64):")
+                noop, noop50, noop99 = wrk(f"{base}/bench/noop", token, args.seconds)
+                report("no-op POST (HTTP ceiling)", f"{noop:9.0f} req/s  p50 {noop50:.1f} ms  p99 {noop99:.1f} ms")
+                single, s50, s99 = wrk(f"{base}/api/events/", token, args.seconds)
+                report("single-event POST /api/events/", f"{single:9.0f} req/s  p50 {s50:.1f} ms  p99 {s99:.1f} ms")
+                batch = batch_ingest(base, token, batches=args.batches)
+                report(f"batch POST /api/events/batch ({args.batches} x 10,000)", f"{batch:9.0f} events/s")
+            copy = copy_rows(url, args.batches * 10_000, seed=99)
+            report(f"raw binary COPY ({args.batches * 10_000:,} rows, same table)", f"{copy:9.0f} rows/s")
+            report("ratio single / no-op  (goal >= 0.6)", f"{single / noop:9.2f}")
+            report("ratio batch / COPY    (goal >= 0.6)", f"{batch / copy:9.2f}")
+
+            loaded = 0
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("TRUNCATE events, events_15m")
+            for size in args.sizes:
+                print(f"Bucket queries at {size:,} events (plain PostgreSQL, rollup table):")
+                copy_rows(url, size - loaded, seed=size)
+                loaded = size
+                rebuild_rollup(url)
+                with gunicorn(url, workers=2) as base:
+                    measure_queries(f"{size:>10,} events", base, token, args.repeat)
+        finally:
+            stop_embedded_database(server)
+
+
+def timescaledb_mode(args: argparse.Namespace) -> None:
+    """The same queries on real TimescaleDB (PGlite WASM, one connection): the largest size it holds."""
+    settings = load_settings()
+    server_dir = REPO / "tests" / "timescaledb" / "server"
+    server = subprocess.Popen(
+        ["node", "server.mjs", "--port", "0"], cwd=server_dir, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        url = line.split()[1]
+        from dataclasses import replace
+
+        run_migrations(url, replace(settings, timescaledb="required"))
+        print(f"Bucket queries at {args.timescaledb_rows:,} events (TimescaleDB 2.23 WASM, continuous aggregate):")
+        rate = copy_rows(url, args.timescaledb_rows, seed=7)
+        report("  COPY into the hypertable (WASM)", f"{rate:9.0f} rows/s")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CALL refresh_continuous_aggregate('events_15m', NULL, now() - interval '15 minutes')")
+            conn.execute("ANALYZE events")
+        token = make_token(url)
+        env = {"TIMESCALEDB": "required", "DB_POOL_SIZE": "1"}
+        with gunicorn(url, workers=1, extra_env=env) as base:
+            measure_queries(f"{args.timescaledb_rows:>10,} events, TimescaleDB", base, token, args.repeat)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000000,10000000", help="event counts for the query benchmark")
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per HTTP benchmark")
+    parser.add_argument("--batches", type=int, default=20, help="10,000-event batches for batch ingest and COPY")
+    parser.add_argument("--repeat", type=int, default=200, help="requests per query latency figure")
+    parser.add_argument("--timescaledb-rows", type=int, default=0, help="also measure TimescaleDB (WASM) at N rows")
+    args = parser.parse_args()
+    args.sizes = sorted(int(size) for size in args.sizes.split(","))
+    print(f"studytrack benchmark, {os.cpu_count()} CPUs, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
+    plain_mode(args)
+    if args.timescaledb_rows:
+        timescaledb_mode(args)
+    print("\n| measurement | result |\n|---|---|")
+    for name, value in ROWS:
+        print(f"| {name.strip()} | {' '.join(value.split())} |")
+
+
+if __name__ == "__main__":
+    main()

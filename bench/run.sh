@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# One command: install what the benchmark needs (venv, wrk from Debian), then run it and print figures.
+# Options go to bench/run.py (e.g. --sizes 1000000 --seconds 5 for a quick run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=boot/venv.sh
+source boot/venv.sh
+ensure_venv requirements-dev.txt
+if ! command -v wrk >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+exec python -m bench.run "$@"

@@ -1,0 +1,161 @@
+"""`GET /metrics` in the Prometheus text format, and the middleware that measures every request.
+
+* `studytrack_http_requests_total{method, route, status}` and `studytrack_http_request_duration_seconds
+  {method, route}`: `route` is the route's template (`/api/events/{event_id}/`), never the raw path, so the
+  number of series stays bounded; requests no route matched are `route="unmatched"`.
+* `studytrack_ingested_events_total{outcome}`: sessions written by any ingest path (single POST, batch,
+  drop-in), `inserted`, `duplicate` or `conflict`, counted once their transaction has committed.
+* `studytrack_db_pool_*`: the connection pool (open connections, idle ones, requests waiting, the maximum),
+  read from psycopg_pool when scraped and after each request.
+
+Several gunicorn workers: set `PROMETHEUS_MULTIPROC_DIR` to an empty directory writable by the workers (the
+gunicorn configuration empties it at start and forgets the gauges of a worker that exits). Each worker then
+writes its samples there and any worker's `/metrics` reports the totals of all of them; pool gauges are
+summed over the live workers. Without it, each process reports its own numbers only.
+
+`/metrics` needs no token: it holds counts and timings per route, no session data and no secrets, and
+scrapers rarely send one. Keep it off the public internet at the proxy when that matters.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+from psycopg_pool import AsyncConnectionPool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+# prometheus_client chooses file-backed values when this is set as it is imported: decide the same way, once.
+MULTIPROCESS = bool(os.environ.get(MULTIPROC_DIR))
+if MULTIPROCESS:  # the metrics below open their files there at once (any `studytrack` command imports this)
+    os.makedirs(os.environ[MULTIPROC_DIR], exist_ok=True)
+UNMATCHED = "unmatched"
+OUTCOMES = ("inserted", "duplicate", "conflict")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+REQUESTS = Counter(
+    "studytrack_http_requests", "HTTP requests answered, by route template and status.", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "studytrack_http_request_duration_seconds",
+    "Time from a request's arrival to the end of its response, by route template.",
+    ["method", "route"],
+)
+INGESTED = Counter(
+    "studytrack_ingested_events",
+    "Study sessions sent to be stored, by what happened once committed: inserted, duplicate (already stored, "
+    "nothing written) or conflict (its id and time hold another session).",
+    ["outcome"],
+)
+for _outcome in OUTCOMES:
+    INGESTED.labels(_outcome)  # every outcome is reported from the start, at 0
+
+_POOL_GAUGES = {
+    "pool_size": Gauge("studytrack_db_pool_connections", "Open database connections.", multiprocess_mode="livesum"),
+    "pool_available": Gauge(
+        "studytrack_db_pool_available_connections",
+        "Open connections idle in the pool.",
+        multiprocess_mode="livesum",
+    ),
+    "requests_waiting": Gauge(
+        "studytrack_db_pool_waiting_requests",
+        "Requests waiting for a connection (all in use).",
+        multiprocess_mode="livesum",
+    ),
+    "pool_max": Gauge(
+        "studytrack_db_pool_max_connections", "Most connections the pool may open.", multiprocess_mode="livesum"
+    ),
+}
+
+router = APIRouter(tags=["operations"])
+
+
+def count_ingested(outcomes: Iterable[str]) -> None:
+    """Count written sessions by outcome (`Outcome` values), after their transaction committed."""
+    tally: dict[str, int] = {}
+    for outcome in outcomes:
+        tally[outcome] = tally.get(outcome, 0) + 1
+    for outcome, count in tally.items():
+        INGESTED.labels(outcome).inc(count)
+
+
+def observe_pool(pool: AsyncConnectionPool[Any]) -> None:
+    stats = pool.get_stats()
+    for key, gauge in _POOL_GAUGES.items():
+        gauge.set(stats.get(key, 0))
+
+
+def _route(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) and path else UNMATCHED
+
+
+def _method(scope: Scope) -> str:
+    method = str(scope.get("method", ""))
+    return method if method in _METHODS else "other"
+
+
+class MetricsMiddleware:
+    """Pure ASGI: counts and times every HTTP request once its response is sent (or has failed)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the server answers when the app fails before responding
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            method, route = _method(scope), _route(scope)
+            REQUESTS.labels(method, route, str(status)).inc()
+            LATENCY.labels(method, route).observe(time.perf_counter() - started)
+            app = scope.get("app")
+            pool = getattr(getattr(app, "state", None), "pool", None)
+            if pool is not None:
+                observe_pool(pool)
+
+
+def _registry() -> CollectorRegistry:
+    if not MULTIPROCESS:
+        return REGISTRY
+    registry = CollectorRegistry()
+    # Every worker's samples, read from the files in PROMETHEUS_MULTIPROC_DIR.
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}},
+)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics: requests, latency, ingested sessions, database pool. Needs no token."""
+    observe_pool(request.app.state.pool)
+    return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)

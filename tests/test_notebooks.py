@@ -1,0 +1,68 @@
+"""The notebooks: `explore.ipynb` runs headless, top to bottom, against a live server; none is committed with
+outputs. (`timescaledb.ipynb` needs a TimescaleDB server and is not executed here.)"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from studytrack.config import Settings
+from tests.conftest import REPO
+from tests.live import LiveServer, admin_token, fresh_database, gunicorn
+
+NOTEBOOKS = REPO / "notebooks"
+CELL_TIMEOUT_SECONDS = 180
+
+# Appended to the executed copy only: draws every figure the notebook made (Agg renders nothing until asked).
+DRAW_FIGURES = """
+import matplotlib.pyplot as plt
+for number in plt.get_fignums():
+    plt.figure(number).canvas.draw()
+print("figures:", len(plt.get_fignums()))
+"""
+
+
+@pytest.fixture(scope="module")
+def live_server(server_url: str, settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    url = fresh_database(server_url, settings, "studytrack_notebook")
+    with gunicorn(url, tmp_path_factory.mktemp("notebook") / "gunicorn.log", LOG_LEVEL="warning") as server:
+        yield server
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in NOTEBOOKS.glob("*.ipynb")))
+def test_notebooks_are_committed_without_outputs(name: str) -> None:
+    notebook = json.loads((NOTEBOOKS / name).read_text(encoding="utf-8"))
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert code
+    assert all(cell["outputs"] == [] and cell["execution_count"] is None for cell in code), (
+        f"clear the outputs of {name}: jupyter nbconvert --clear-output --inplace notebooks/{name}"
+    )
+    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+
+
+def test_explore_notebook_runs_against_a_live_server(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STUDYTRACK_URL", live_server.url)
+    monkeypatch.setenv("STUDYTRACK_TOKEN", admin_token(live_server.database_url, "nb"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # the kernel inherits this environment
+    notebook = nbformat.read(NOTEBOOKS / "explore.ipynb", as_version=4)  # type: ignore[no-untyped-call]
+    notebook.cells.append(nbformat.v4.new_code_cell(DRAW_FIGURES))  # type: ignore[no-untyped-call]
+
+    client = NotebookClient(
+        notebook,
+        kernel_name="python3",
+        timeout=CELL_TIMEOUT_SECONDS,
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
+    client.execute()  # raises CellExecutionError, with the cell and its traceback, on any error
+
+    printed = "".join(
+        output.get("text", "") for output in notebook.cells[-1].outputs if output.get("output_type") == "stream"
+    )
+    assert int(printed.split("figures:")[1]) >= 6
+    stored = [cell for cell in notebook.cells if 'post("/api/events/batch", demo)' in cell.source]
+    output = "".join(o.get("text", "") for cell in stored for o in cell.outputs)
+    assert "again:  0 new" in output
