@@ -91,8 +91,7 @@ def test_the_schema_check_rejects_what_compose_rejects() -> None:
 
 
 def test_override_example_is_valid_compose_for_the_same_services(compose: dict[str, Any]) -> None:
-    if not COMPOSE_OVERRIDE_EXAMPLE.exists():
-        pytest.skip("no compose.override.example.yml")
+    assert COMPOSE_OVERRIDE_EXAMPLE.exists(), "compose.override.example.yml is documented in the README"
     example = load_yaml(COMPOSE_OVERRIDE_EXAMPLE)
     assert schema_errors(example) == []
     assert set(example.get("services", {})) <= set(compose["services"])
