@@ -89,6 +89,7 @@ def test_a_database_outage_is_a_fast_503_and_the_service_recovers_by_itself(
             while time.monotonic() - stopped < OUTAGE:
                 health_down.append(probe_health(server.base_url))
                 time.sleep(0.5)
+            restarting = time.monotonic()  # from here on the database may answer again
             start_database(own_database)
             restarted = time.monotonic()
             assert own_database.get_uri() == server_uri, "the restarted server must answer on the same socket"
@@ -103,7 +104,7 @@ def test_a_database_outage_is_a_fast_503_and_the_service_recovers_by_itself(
             load.stop_sending()
             tally = load.join()
 
-    during = [a for a in tally.attempts if a.started >= stopped + 0.5 and a.started + a.seconds < restarted]
+    during = [a for a in tally.attempts if a.started >= stopped + 0.5 and a.started + a.seconds < restarting]
     after = [a for a in tally.attempts if a.started >= restarted and a.outcome in ("200", "201")]
     figures = account(url, tally, events) | {
         "clients": CLIENTS,
