@@ -1,10 +1,12 @@
-"""Parsing a batch body: a JSON array or NDJSON, all-or-nothing, errors naming each bad item's index."""
+"""Parsing a batch body: a JSON array or NDJSON, all-or-nothing, errors naming each bad item's index.
+
+Its size limit (MAX_BATCH_BYTES, 413) is enforced for every route by `web/limits.py` before this runs.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
@@ -13,21 +15,6 @@ from studytrack.web.errors import ApiError
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 _EVENTS = TypeAdapter(list[EventCreate])
-
-
-async def read_body(request: Request, *, max_bytes: int) -> bytes:
-    """The body, refused with a 413 as soon as it grows past `max_bytes` (never buffered beyond that)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise ApiError(413, "payload_too_large", f"the body is larger than {max_bytes} bytes; send smaller batches")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise ApiError(413, "payload_too_large", f"the body is larger than {max_bytes} bytes; send smaller batches")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _errors(exc: ValidationError, index: int | None = None) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 
 from studytrack.auth.deps import AUTH_ERRORS, AdminAccess, IngestAccess, ReadAccess, user_scope
 from studytrack.events import service
-from studytrack.events.batch import parse_events, read_body
+from studytrack.events.batch import parse_events
 from studytrack.events.export import CSV_RESPONSE, BucketExportQuery, csv_response, wanted_format
 from studytrack.events.ingest import Outcome, resolve
 from studytrack.events.models import (
@@ -99,7 +99,7 @@ async def create_events(
     request: Request, access: IngestAccess, writer: WriterDep, settings: SettingsDep
 ) -> BatchResult:
     """Record many sessions at once (JSON array or NDJSON), all or nothing: one bad item rejects the batch."""
-    body = await read_body(request, max_bytes=settings.max_batch_bytes)
+    body = await request.body()  # already capped at MAX_BATCH_BYTES by the limits middleware
     events = parse_events(
         body, content_type=request.headers.get("content-type", ""), max_events=settings.max_batch_events
     )
