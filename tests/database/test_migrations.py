@@ -18,6 +18,8 @@ from studytrack.config import Settings
 from studytrack.database.migrate import run_migrations, sqlalchemy_url
 from tests.conftest import create_database
 
+HEAD = "0005"  # the newest migration
+
 
 @pytest.fixture(scope="module")
 def plain_url(server_url: str, settings: Settings) -> str:
@@ -41,10 +43,20 @@ def test_the_migrated_schema_matches_the_table_model(plain_url: str) -> None:
     assert relevant == []
 
 
+def test_the_rollup_is_read_by_an_index_only_scan(plain_url: str) -> None:
+    with psycopg.connect(plain_url) as db:
+        db.execute("SET enable_seqscan = off")
+        db.execute("SET enable_bitmapscan = off")
+        plan = db.execute(
+            "EXPLAIN SELECT bucket, minutes, count FROM events_15m WHERE tag = 'cka' AND bucket >= now()"
+        ).fetchall()
+    assert "Index Only Scan" in plan[0][0]
+
+
 def test_migrating_again_changes_nothing(plain_url: str, settings: Settings) -> None:
     run_migrations(plain_url, settings)
     with psycopg.connect(plain_url) as db:
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD,)]
 
 
 def test_migrators_started_together_migrate_exactly_once(server_url: str) -> None:
@@ -59,7 +71,7 @@ def test_migrators_started_together_migrate_exactly_once(server_url: str) -> Non
     assert [migrator.returncode for migrator in migrators] == [0, 0, 0, 0], logs
     assert sum(log.count("Running upgrade  -> 0001") for log in logs) == 1
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD,)]
         indexes = conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'events' ORDER BY 1").fetchall()
     assert [name for (name,) in indexes] == [
         "events_pkey",

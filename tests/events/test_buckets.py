@@ -201,6 +201,25 @@ def test_fill_on_a_dst_day_lists_the_same_buckets_as_the_data(client: TestClient
     ]
 
 
+@pytest.mark.parametrize("duration", ["15 minutes", "1 hour", "1 day"])
+@pytest.mark.parametrize("night", ["2024-03-10", "2024-11-03"], ids=["spring", "autumn"])
+def test_buckets_across_a_dst_change_match_local_time_bucketing(
+    client: TestClient, db: Database, duration: str, night: str
+) -> None:
+    # 15-minute buckets start inside the skipped or repeated hour (bucketed row by row in SQL); hours
+    # and days do not (bucketed by precomputed boundaries): both must give local-time answers.
+    tz, first = "America/New_York", datetime.fromisoformat(night).replace(tzinfo=UTC)
+    sessions = [Session(first + timedelta(minutes=7 * n), "cka", 1 + n % 50) for n in range(0, 24 * 60 // 7)]
+    insert_sessions(db, sessions)
+    start, end = first + timedelta(hours=3), first + timedelta(hours=11)
+    params = {"duration": duration, "tz": tz, "start": start.isoformat(), "end": end.isoformat()}
+    count, unit = duration.split()
+    expected = expected_buckets(sessions, count=int(count), unit=unit.rstrip("s"), tz=tz, start=start, end=end)
+    assert parse_items(buckets(client, **params)) == expected
+    filled = buckets(client, **params, fill=True)
+    assert parse_items([item for item in filled if item["count"]]) == expected
+
+
 def test_bucket_label_carries_the_utc_offset_of_the_callers_zone(client: TestClient, db: Database) -> None:
     insert_sessions(db, [Session(datetime(2025, 7, 1, 12, tzinfo=UTC), "cka", 10)])
     items = buckets(client, start="2025-07-01", end="2025-07-02", tz="America/New_York")

@@ -6,7 +6,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from pydantic import AfterValidator, ConfigDict, Strict, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Strict, field_validator
+from pydantic import Field as PydanticField
 from sqlalchemy import Column, DateTime, Integer, Text, func
 from sqlmodel import Field, SQLModel
 
@@ -118,17 +119,19 @@ class EventPublic(EventBase):
     received_at: datetime
 
 
-class BucketPublic(SQLModel):
+# Chart answers are plain pydantic models: thousands of items per answer, and a SQLModel object
+# costs several times more to build than a pydantic one.
+class BucketPublic(BaseModel):
     """Minutes and session count of one tag in one bucket; `bucket` carries the caller's UTC offset."""
 
     bucket: datetime
     tag: str
     minutes: int
     count: int
-    avg_minutes: float | None = Field(description="minutes / count, 2 decimals; null for an empty bucket.")
+    avg_minutes: float | None = PydanticField(description="minutes / count, 2 decimals; null for an empty bucket.")
 
 
-class BucketSeries(SQLModel):
+class BucketSeries(BaseModel):
     duration: str
     tz: str
     start: datetime

@@ -74,7 +74,7 @@ _AGGREGATE_FROM_ROLLUP = """
     GROUP BY 1, 2
     HAVING sum(count) > 0
 """
-_REQUESTED_TAGS = "SELECT unnest(%(tags)s::text[]) AS tag"
+_REQUESTED_TAGS = "SELECT DISTINCT unnest(%(tags)s::text[]) AS tag"
 _TAGS_WITH_DATA = "SELECT DISTINCT tag FROM agg"
 
 
@@ -95,6 +95,22 @@ def _series(*, gapfill: bool, months: bool) -> str:
         return _TIMESCALE_SERIES
     local = _LOCAL_MONTHS if months else _LOCAL_FIXED
     return _PLAIN_SERIES.format(first=local.format(local=_LOCAL_START))
+
+
+# The fast path: bucket starts computed once per request (see bounds.py), each row mapped to its bucket
+# by a binary search over them. the slot n (column `bucket`) is the bucket opened by the n-th start; empty buckets are
+# added by the caller.
+_SLOT = "width_bucket(time, %(starts)b::timestamptz[])"  # binary: cheaper to send than 366 ISO strings
+
+
+def slot_query(*, rollup: bool, tags: bool, user: bool) -> sql.Composed:
+    """Minutes and counts per (slot, tag). Parameters: starts (timestamptz[]), start, end, tags, user_id,
+    and with `rollup` inner_start/inner_end (the range shrunk to whole 15-minute buckets)."""
+    if rollup and user:
+        raise ValueError("the rollup has no user_id: per-user queries read the raw table")
+    return sql.SQL(_AGGREGATE_FROM_ROLLUP if rollup else _AGGREGATE).format(
+        bucket=sql.SQL(_SLOT), filters=_filters(tags=tags, user=user)
+    )
 
 
 def bucket_query(

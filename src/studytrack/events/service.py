@@ -14,7 +14,8 @@ from psycopg import AsyncConnection
 
 from studytrack.database.mode import DatabaseMode
 from studytrack.events import queries
-from studytrack.events.models import BucketPublic, BucketSeries, EventPublic, SessionPage, Stats
+from studytrack.events.bounds import bucket_bounds
+from studytrack.events.models import BucketSeries, EventPublic, SessionPage, Stats
 from studytrack.events.params import BucketQuery, EventFilters, SessionQuery
 from studytrack.events.rollup import can_use_rollup, ceil_grain, floor_grain
 from studytrack.web.errors import ApiError
@@ -49,39 +50,57 @@ async def bucket_series(conn: Connection, *, query: BucketQuery, mode: DatabaseM
             f"{width} buckets from {query.start.isoformat()} to {query.end.isoformat()} would be about "
             f"{buckets}; the limit is {max_buckets}. Use a wider duration or a shorter range.",
         )
+    bounds = bucket_bounds(width, query.tz, query.start, query.end)
     inner_start, inner_end = ceil_grain(query.start), floor_grain(query.end)
-    rollup = mode.rollup and query.user_id is None and can_use_rollup(width, query.start) and inner_start < inner_end
-    statement = queries.bucket_query(
-        timescaledb=mode.is_timescaledb,
-        rollup=rollup,
-        months=width.months is not None,
-        tags=bool(query.tags),
-        user=query.user_id is not None,
-        fill=query.fill,
-        gapfill=mode.is_timescaledb and _fixed_offset(query.tz),
-    )
-    params = _filter_params(query) | {
-        "width": str(width),
-        "months": width.months,
-        "tz": query.tz,
-        "inner_start": inner_start,
-        "inner_end": inner_end,
-    }
+    rollup = mode.rollup and query.user_id is None and inner_start < inner_end
+    params = _filter_params(query) | {"inner_start": inner_start, "inner_end": inner_end}
+    if bounds is not None:
+        rollup = rollup and bounds.on_grain(inner_start, inner_end)
+        statement = queries.slot_query(rollup=rollup, tags=bool(query.tags), user=query.user_id is not None)
+        params["starts"] = bounds.starts
+    else:  # a bucket starts inside a DST change: bucket row by row in local time
+        rollup = rollup and can_use_rollup(width, query.start)
+        statement = queries.bucket_query(
+            timescaledb=mode.is_timescaledb,
+            rollup=rollup,
+            months=width.months is not None,
+            tags=bool(query.tags),
+            user=query.user_id is not None,
+            fill=query.fill,
+            gapfill=mode.is_timescaledb and _fixed_offset(query.tz),
+        )
+        params |= {"width": str(width), "months": width.months, "tz": query.tz}
     # TimescaleDB folds the aggregate's watermark into the plan: a prepared (cached) plan would keep
     # a stale one, so reads of the continuous aggregate are planned afresh each time.
     cur = await conn.execute(statement, params, prepare=False if rollup else None)
+    rows = await cur.fetchall()
+    if bounds is not None:
+        rows = _label_slots(rows, bounds.labels, fill=query.fill, tags=query.tags)
     zone = ZoneInfo(query.tz)
     items = [
-        BucketPublic(
-            bucket=row["bucket"].astimezone(zone),
-            tag=row["tag"],
-            minutes=row["minutes"],
-            count=row["count"],
-            avg_minutes=round(row["minutes"] / row["count"], 2) if row["count"] else None,
-        )
-        for row in await cur.fetchall()
+        {
+            "bucket": row["bucket"].astimezone(zone),
+            "tag": row["tag"],
+            "minutes": row["minutes"],
+            "count": row["count"],
+            "avg_minutes": round(row["minutes"] / row["count"], 2) if row["count"] else None,
+        }
+        for row in rows
     ]
-    return BucketSeries(duration=str(width), tz=query.tz, start=query.start, end=query.end, items=items)
+    series = {"duration": str(width), "tz": query.tz, "start": query.start, "end": query.end, "items": items}
+    return BucketSeries.model_validate(series)  # one validation call for all items (a year of days per tag)
+
+
+def _label_slots(
+    rows: list[dict[str, Any]], labels: list[datetime], *, fill: bool, tags: list[str]
+) -> list[dict[str, Any]]:
+    """Rows per (slot, tag) -> rows per (bucket, tag), ordered; with `fill`, every bucket for every tag shown."""
+    totals = {(labels[row["bucket"] - 1], row["tag"]): row for row in rows}  # "bucket" holds the slot
+    if not fill:
+        return [totals[key] | {"bucket": key[0]} for key in sorted(totals)]
+    shown = sorted(set(tags) if tags else {tag for _, tag in totals})
+    empty = {"minutes": 0, "count": 0}
+    return [totals.get((label, tag), empty) | {"bucket": label, "tag": tag} for label in labels for tag in shown]
 
 
 def _encode_cursor(event: EventPublic) -> str:

@@ -1,0 +1,103 @@
+"""Bucket boundaries computed once per request: the caller's local bucket starts, as instants.
+
+Bucketing each row in SQL converts it to local time and back (two time zone lookups per row, 35,040
+rollup rows per tag and year). Here the local bucket starts are converted once, in Python, and the
+query maps each row to its bucket with `width_bucket(time, bounds)`, a binary search over instants.
+
+The answer is exactly `time_bucket(width, time, tz)`'s (PostgreSQL's reading of local times: in a DST
+gap the offset before it, when ambiguous the later instant) as long as no bucket starts strictly inside
+a DST gap or a repeated (fall-back) interval. When one does (sub-hour widths across a DST change),
+`bucket_bounds` returns None and the query buckets row by row in SQL instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from studytrack.events.durations import Duration
+from studytrack.events.rollup import floor_grain
+
+FIXED_ORIGIN = datetime(2000, 1, 3)  # a Monday: weeks start on Monday (time_bucket's origin)
+MONTH_ORIGIN_YEAR = 2000
+_TICK = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class BucketBounds:
+    starts: list[datetime]  # ascending instants: a row at `time` is in the last bucket starting at or before it
+    labels: list[datetime]  # the bucket each start opens, as PostgreSQL reads its local start (ascending)
+
+    def on_grain(self, lower: datetime, upper: datetime) -> bool:
+        """True when every start inside (lower, upper) is on the 15-minute UTC grid: then no rollup row
+        of that range straddles two buckets, and the rollup answers like the raw rows."""
+        return all(floor_grain(start) == start for start in self.starts if lower < start < upper)
+
+
+def local_time(moment: datetime, zone: ZoneInfo) -> datetime:
+    return moment.astimezone(zone).replace(tzinfo=None)
+
+
+def local_bucket(local: datetime, width: Duration) -> datetime:
+    """The local start of the bucket holding `local` (naive wall-clock time)."""
+    fixed = width.fixed
+    if fixed is not None:
+        return FIXED_ORIGIN + ((local - FIXED_ORIGIN) // fixed) * fixed
+    assert width.months is not None
+    index = (local.year - MONTH_ORIGIN_YEAR) * 12 + local.month - 1
+    return _month(index // width.months * width.months)
+
+
+def _month(index: int) -> datetime:
+    return datetime(MONTH_ORIGIN_YEAR + index // 12, index % 12 + 1, 1)
+
+
+def local_starts(width: Duration, first: datetime, last: datetime) -> Iterator[datetime]:
+    """Local bucket starts from `first` (itself a start) up to and including `last`."""
+    fixed = width.fixed
+    if fixed is not None:
+        while first <= last:
+            yield first
+            first += fixed
+        return
+    assert width.months is not None
+    index = (first.year - MONTH_ORIGIN_YEAR) * 12 + first.month - 1
+    while (start := _month(index)) <= last:
+        yield start
+        index += width.months
+
+
+def _irregular(local: datetime, zone: ZoneInfo) -> str | None:
+    """'gap' when this wall-clock time never happens, 'repeat' when it happens twice, else None."""
+    early, late = local.replace(tzinfo=zone), local.replace(tzinfo=zone, fold=1)
+    if early.utcoffset() == late.utcoffset():
+        return None
+    return "repeat" if local_time(early.astimezone(UTC), zone) == local else "gap"
+
+
+def bucket_bounds(width: Duration, tz: str, start: datetime, end: datetime) -> BucketBounds | None:
+    """The buckets that [start, end) touches, or None when they cannot be told apart by instants alone."""
+    zone = ZoneInfo(tz)
+    first = local_bucket(local_time(start, zone), width)
+    starts: list[datetime] = []
+    labels: list[datetime] = []
+    for local in local_starts(width, first, local_time(end, zone) - _TICK):
+        early = local.replace(tzinfo=zone).astimezone(UTC)
+        label = early
+        kind = _irregular(local, zone)
+        if kind is not None:
+            if _irregular(local - _TICK, zone) == kind:
+                return None  # starts strictly inside a gap or a repeat: instants cannot separate its rows
+            # At a gap's start the offset before the gap gives the transition instant; a repeat's bucket
+            # opens at its first occurrence, but PostgreSQL labels it with the second (standard time).
+            if kind == "repeat":
+                label = local.replace(tzinfo=zone, fold=1).astimezone(UTC)
+        if starts and starts[-1] == early:
+            # The bucket before opened at a gap and holds no wall-clock time: this one replaces it.
+            starts.pop()
+            labels.pop()
+        starts.append(early)
+        labels.append(label)
+    return BucketBounds(starts, labels)

@@ -1,0 +1,79 @@
+"""Bucket boundaries as instants give exactly the buckets of local-time bucketing, around every DST change."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from studytrack.events.bounds import bucket_bounds
+from studytrack.events.durations import parse_duration
+from tests.helpers import local_bucket, to_instant
+
+ZONES = ["Europe/Berlin", "America/New_York", "Asia/Kathmandu", "Australia/Lord_Howe", "America/Santiago"]
+WIDTHS = ["15 minutes", "20 minutes", "30 minutes", "1 hour", "2 hours", "6 hours", "1 day", "1 week", "1 month"]
+
+
+def transitions(zone: ZoneInfo, year: int) -> list[datetime]:
+    """Instants (to the hour) just after the zone's UTC offset changes during `year`."""
+    moment, found = datetime(year, 1, 1, tzinfo=UTC), []
+    while moment.year == year:
+        after = moment + timedelta(hours=1)
+        if moment.astimezone(zone).utcoffset() != after.astimezone(zone).utcoffset():
+            found.append(after)
+        moment = after
+    return found
+
+
+def oracle_bucket(moment: datetime, width: str, zone: ZoneInfo) -> datetime:
+    count, unit = width.split()
+    return to_instant(local_bucket(moment.astimezone(zone).replace(tzinfo=None), int(count), unit.rstrip("s")), zone)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("tz", ZONES)
+def test_every_minute_around_each_dst_change_lands_in_its_local_bucket(tz: str, width: str) -> None:
+    zone = ZoneInfo(tz)
+    changes = transitions(zone, 2024) + transitions(zone, 2025)
+    assert changes or tz == "Asia/Kathmandu"
+    for change in changes or [datetime(2024, 6, 1, tzinfo=UTC)]:
+        start, end = change - timedelta(hours=30, minutes=7), change + timedelta(hours=30)
+        bounds = bucket_bounds(parse_duration(width), tz, start, end)
+        if bounds is None:
+            # Only widths finer than the change may start inside it.
+            fixed = parse_duration(width).fixed
+            assert fixed is not None
+            assert fixed < timedelta(hours=1)
+            continue
+        assert bounds.starts == sorted(set(bounds.starts))
+        assert bounds.labels == sorted(set(bounds.labels))
+        moment = start
+        while moment < end:
+            assert bounds.labels[bisect_right(bounds.starts, moment) - 1] == oracle_bucket(moment, width, zone)
+            moment += timedelta(minutes=1)
+
+
+def test_whole_hour_and_longer_widths_never_need_the_row_by_row_fallback() -> None:
+    for tz in ZONES:
+        for width in ["1 hour", "1 day", "1 week", "1 month", "1 year"]:
+            start = datetime(2024, 1, 1, tzinfo=UTC)
+            assert bucket_bounds(parse_duration(width), tz, start, start + timedelta(days=730)) is not None
+
+
+def test_quarter_hours_across_a_one_hour_change_fall_back_to_row_by_row_bucketing() -> None:
+    spring = datetime(2024, 3, 10, tzinfo=UTC)
+    assert bucket_bounds(parse_duration("15 minutes"), "America/New_York", spring, spring + timedelta(days=1)) is None
+    assert bucket_bounds(parse_duration("15 minutes"), "Asia/Kathmandu", spring, spring + timedelta(days=1))
+
+
+def test_rollup_rows_fit_the_buckets_only_when_every_start_is_on_the_quarter_hour() -> None:
+    start, end = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC)
+    kathmandu = bucket_bounds(parse_duration("1 day"), "Asia/Kathmandu", start, end)
+    assert kathmandu is not None
+    assert kathmandu.on_grain(start, end)
+    old = datetime(1900, 1, 1, tzinfo=UTC)  # local mean time: +00:19:32 in Amsterdam
+    bounds = bucket_bounds(parse_duration("1 day"), "Europe/Amsterdam", old, old + timedelta(days=5))
+    assert bounds is not None
+    assert not bounds.on_grain(old, old + timedelta(days=5))
