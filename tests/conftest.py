@@ -158,17 +158,12 @@ class Database:
         pool = self._client.app.state.pool  # type: ignore[attr-defined]
 
         async def run() -> list[tuple[Any, ...]]:
-            async with pool.connection() as conn:
-                await conn.set_autocommit(True)  # utility statements (refresh, CALL) refuse transactions
-                try:
-                    async with conn.cursor(row_factory=tuple_row) as cur:
-                        if many:
-                            await cur.executemany(query, params)
-                            return []
-                        await cur.execute(query, params, prepare=False)
-                        return await cur.fetchall() if cur.description else []
-                finally:
-                    await conn.set_autocommit(False)
+            async with pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+                if many:
+                    await cur.executemany(query, params)
+                    return []
+                await cur.execute(query, params, prepare=False)
+                return await cur.fetchall() if cur.description else []
 
         portal = self._client.portal
         assert portal is not None, "the TestClient must be inside its `with` block"

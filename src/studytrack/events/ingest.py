@@ -99,9 +99,11 @@ async def _anchor_floating(conn: AsyncConnection[Any], events: Sequence[NewEvent
 async def write_events(
     conn: AsyncConnection[Any], events: Sequence[NewEvent], *, rollup_table: bool = False
 ) -> list[WriteResult]:
-    """Insert all events in one statement, inside the caller's transaction; one result per event, in order.
+    """Insert all events in one statement (atomic on its own: on an autocommit connection it is committed
+    when it returns); one result per event, in order.
 
     `rollup_table`: plain mode's `events_15m` table gains the inserted rows in the same statement.
+    The statements before (floating ids) and after (reading back duplicates) only read.
     """
     events = await _anchor_floating(conn, events)
     statement = queries.INSERT_EVENTS_AND_ROLLUP if rollup_table else queries.INSERT_EVENTS
@@ -133,8 +135,8 @@ ModeSource = Callable[[], Awaitable[DatabaseMode]]
 
 
 class EventWriter:
-    """Writes events in one transaction and keeps the 15-minute rollup exact: in plain mode inside that
-    transaction, in TimescaleDB mode by refreshing the continuous aggregate right after commit."""
+    """Writes events with one insert statement and keeps the 15-minute rollup exact: in plain mode inside
+    that statement, in TimescaleDB mode by refreshing the continuous aggregate right after it commits."""
 
     def __init__(self, pool: AsyncConnectionPool[Any], *, mode: ModeSource, retention: timedelta | None) -> None:
         self._pool = pool
@@ -144,7 +146,7 @@ class EventWriter:
     async def write(self, events: Sequence[NewEvent]) -> list[WriteResult]:
         mode = await self._mode()
         rollup_table = mode.rollup and not mode.is_timescaledb
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self._pool.connection() as conn:  # autocommit: the insert commits as it completes
             results = await write_events(conn, events, rollup_table=rollup_table)
         count_ingested(result.outcome.value for result in results)  # committed
         if mode.rollup and mode.is_timescaledb:
@@ -158,7 +160,7 @@ class EventWriter:
         mode = await self._mode()
         rollup_table = mode.rollup and not mode.is_timescaledb
         statement = queries.DELETE_EVENT_AND_ROLLUP if rollup_table else queries.DELETE_EVENT
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self._pool.connection() as conn:
             cur = await conn.execute(statement, {"id": event_id, "user_id": user_id})
             times = [row["time"] for row in await cur.fetchall()]
         if times and mode.rollup and mode.is_timescaledb:

@@ -113,14 +113,21 @@ class EventCreate(EventBase):
         return value
 
 
-class EventPublic(EventBase):
+class EventPublic(BaseModel):
+    """A stored session, as the API returns it (a plain pydantic model: built once per ingested event)."""
+
+    tag: str = PydanticField(description="Certification or topic, lower-cased.")
+    minutes: int
+    user_id: str | None = None
+    note: str | None = None
+    source: str | None = None
     id: uuid.UUID
     time: datetime
     received_at: datetime
 
 
-# Chart answers are plain pydantic models: thousands of items per answer, and a SQLModel object
-# costs several times more to build than a pydantic one.
+# Answers are plain pydantic models: built per ingested event and by the thousand per chart, and a
+# SQLModel object costs several times more to build than a pydantic one.
 class BucketPublic(BaseModel):
     """Minutes and session count of one tag in one bucket; `bucket` carries the caller's UTC offset."""
 

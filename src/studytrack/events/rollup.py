@@ -72,15 +72,11 @@ async def refresh_after_write(
     if not windows:
         return
     try:
-        async with pool.connection() as conn:
-            await conn.set_autocommit(True)  # a refresh cannot run inside a transaction block
-            try:
-                for lower, upper in windows:
-                    try:
-                        await conn.execute(REFRESH, (lower, upper), prepare=False)  # a utility statement
-                    except (errors.UndefinedFunction, errors.UndefinedParameter):
-                        await conn.execute(REFRESH_UNFORCED, (lower, upper), prepare=False)
-            finally:
-                await conn.set_autocommit(False)
+        async with pool.connection() as conn:  # autocommit: a refresh cannot run inside a transaction block
+            for lower, upper in windows:
+                try:
+                    await conn.execute(REFRESH, (lower, upper), prepare=False)  # a utility statement
+                except (errors.UndefinedFunction, errors.UndefinedParameter):
+                    await conn.execute(REFRESH_UNFORCED, (lower, upper), prepare=False)
     except Exception as exc:  # the write is committed; the refresh policy catches up within minutes
         log.warning("could not refresh events_15m (%d windows): %s", len(windows), exc)

@@ -1,4 +1,8 @@
-"""Dependencies as types: routes declare what they need, FastAPI provides it."""
+"""Dependencies as types: routes declare what they need, FastAPI provides it.
+
+Every dependency is `async def`, even when it awaits nothing: FastAPI runs a plain `def` dependency in
+a thread pool, a thread hop per request that the hot ingest path cannot afford.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +18,12 @@ from studytrack.database.mode import DatabaseMode, detect_mode
 from studytrack.events.ingest import EventWriter, GroupCommitter
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_pool(request: Request) -> AsyncConnectionPool[Any]:
+async def get_pool(request: Request) -> AsyncConnectionPool[Any]:
     pool: AsyncConnectionPool[Any] = request.app.state.pool
     return pool
 
@@ -44,12 +48,12 @@ async def get_mode(request: Request) -> DatabaseMode:
     return await current_mode(request.app)
 
 
-def get_writer(request: Request) -> EventWriter:
+async def get_writer(request: Request) -> EventWriter:
     writer: EventWriter = request.app.state.writer
     return writer
 
 
-def get_committer(request: Request) -> GroupCommitter:
+async def get_committer(request: Request) -> GroupCommitter:
     committer: GroupCommitter = request.app.state.committer
     return committer
 
