@@ -86,6 +86,20 @@ def _columns(events: Sequence[NewEvent]) -> dict[str, list[Any]]:
     }
 
 
+def _as_stored(event: NewEvent, received_at: datetime) -> dict[str, Any]:
+    """The row this statement inserted for `event`, without reading it back."""
+    return {
+        "id": event.id,
+        "time": event.time.astimezone(UTC),
+        "tag": event.tag,
+        "minutes": event.minutes,
+        "user_id": event.user_id,
+        "note": event.note,
+        "source": event.source,
+        "received_at": received_at,
+    }
+
+
 async def _anchor_floating(conn: AsyncConnection[Any], events: Sequence[NewEvent]) -> Sequence[NewEvent]:
     """An event sent with an id but no time takes the time its id was first stored with (a retry)."""
     floating = [e.id for e in events if e.floating]
@@ -108,7 +122,7 @@ async def write_events(
     events = await _anchor_floating(conn, events)
     statement = queries.INSERT_EVENTS_AND_ROLLUP if rollup_table else queries.INSERT_EVENTS
     cur = await conn.execute(statement, _columns(events))
-    inserted = {(row["id"], row["time"]): row for row in await cur.fetchall()}
+    inserted = {(row["id"], row["time"]): row["received_at"] for row in await cur.fetchall()}
     missing = [e for e in events if (e.id, e.time) not in inserted]
     existing: dict[tuple[uuid.UUID, datetime], dict[str, Any]] = {}
     if missing:
@@ -123,9 +137,9 @@ async def write_events(
         key = (event.id, event.time)
         if key in inserted and key not in claimed:
             claimed.add(key)
-            results.append(WriteResult(Outcome.INSERTED, inserted[key]))
+            results.append(WriteResult(Outcome.INSERTED, _as_stored(event, inserted[key])))
             continue
-        stored = inserted.get(key) or existing[key]
+        stored = _as_stored(event, inserted[key]) if key in inserted else existing[key]
         same = all(stored[name] == getattr(event, name) for name in _COMPARED)
         results.append(WriteResult(Outcome.DUPLICATE if same else Outcome.CONFLICT, stored))
     return results

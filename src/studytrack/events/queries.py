@@ -141,13 +141,13 @@ def bucket_query(
 # -- single events, sessions, stats -----------------------------------------------------------------
 # Many events in one statement: one array per column, unnested into rows. A key that is already stored
 # (a retry, a re-import) is skipped, not an error; the caller reads those rows back to tell a duplicate
-# from a conflicting reuse of the key.
+# from a conflicting reuse of the key. Only the key and received_at come back: the caller has the rest.
 INSERT_EVENTS = """
     INSERT INTO events (id, time, tag, minutes, user_id, note, source)
-    SELECT * FROM unnest(%(ids)s::uuid[], %(times)s::timestamptz[], %(tags)s::text[], %(minutes)s::int[],
-                         %(user_ids)s::text[], %(notes)s::text[], %(sources)s::text[])
+    SELECT * FROM unnest(%(ids)b::uuid[], %(times)b::timestamptz[], %(tags)b::text[], %(minutes)b::int[],
+                         %(user_ids)b::text[], %(notes)b::text[], %(sources)b::text[])
     ON CONFLICT (id, time) DO NOTHING
-    RETURNING *
+    RETURNING id, time, tag, minutes, received_at
 """
 # Plain mode: the same insert, and the 15-minute rollup gains exactly the rows that were inserted, in
 # the same statement (so the same transaction). Ordered upserts keep concurrent writers from deadlocking.
@@ -160,7 +160,7 @@ INSERT_EVENTS_AND_ROLLUP = f"""
         FROM inserted GROUP BY 1, 2 ORDER BY 2, 1
         ON CONFLICT (tag, bucket) DO UPDATE SET minutes = r.minutes + excluded.minutes, count = r.count + excluded.count
     )
-    SELECT * FROM inserted
+    SELECT id, time, received_at FROM inserted
 """
 SELECT_FIRST_TIMES = "SELECT DISTINCT ON (id) id, time FROM events WHERE id = ANY(%(ids)s) ORDER BY id, time"
 SELECT_EVENTS_BY_KEY = """

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from studytrack.auth.deps import AUTH_ERRORS, AdminAccess, IngestAccess, ReadAccess, user_scope
+from studytrack.auth.tokens import Principal
 from studytrack.events import service
 from studytrack.events.batch import parse_events
 from studytrack.events.export import CSV_RESPONSE, BucketExportQuery, csv_response, wanted_format
@@ -33,6 +34,12 @@ router = APIRouter(
     tags=["events"],
     responses={422: {"model": ErrorBody}, 503: {"model": ErrorBody}} | AUTH_ERRORS | URL_TOO_LONG,
 )
+
+
+def _scoped(event: EventCreate, access: Principal) -> EventCreate:
+    """The event as `access` may write it: a per-user token's user, or a 403 for another user's event."""
+    user_id = user_scope(access, event.user_id)
+    return event if user_id == event.user_id else event.model_copy(update={"user_id": user_id})
 
 
 def _refuse_expired(events: list[EventCreate], *, retention: timedelta | None, now: datetime, batch: bool) -> None:
@@ -68,7 +75,7 @@ async def create_event(
     event: EventCreate, access: IngestAccess, committer: CommitterDep, settings: SettingsDep, response: Response
 ) -> EventPublic:
     """Record one study session. The 201 is sent only after the session is committed."""
-    event = event.model_copy(update={"user_id": user_scope(access, event.user_id)})
+    event = _scoped(event, access)
     now = datetime.now(UTC)
     _refuse_expired([event], retention=settings.retention, now=now, batch=False)
     result = await committer.submit(resolve(event, now=now))
@@ -103,7 +110,7 @@ async def create_events(
     events = parse_events(
         body, content_type=request.headers.get("content-type", ""), max_events=settings.max_batch_events
     )
-    events = [event.model_copy(update={"user_id": user_scope(access, event.user_id)}) for event in events]
+    events = [_scoped(event, access) for event in events]
     now = datetime.now(UTC)
     _refuse_expired(events, retention=settings.retention, now=now, batch=True)
     results = await writer.write([resolve(event, now=now) for event in events])
