@@ -18,7 +18,7 @@ from studytrack.config import Settings
 from studytrack.database.migrate import run_migrations, sqlalchemy_url
 from tests.conftest import create_database
 
-HEAD = "0005"  # the newest migration
+HEAD = "0006"  # the newest migration
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,7 @@ def test_migrators_started_together_migrate_exactly_once(server_url: str) -> Non
         "events_pkey",
         "events_tag_time_idx",
         "events_time_idx",
+        "events_user_tag_time_idx",
         "events_user_time_idx",
     ]
 

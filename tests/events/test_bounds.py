@@ -47,8 +47,8 @@ def test_every_minute_around_each_dst_change_lands_in_its_local_bucket(tz: str, 
             assert fixed is not None
             assert fixed < timedelta(hours=1)
             continue
-        assert bounds.starts == sorted(set(bounds.starts))
-        assert bounds.labels == sorted(set(bounds.labels))
+        assert list(bounds.starts) == sorted(set(bounds.starts))
+        assert list(bounds.labels) == sorted(set(bounds.labels))
         moment = start
         while moment < end:
             assert bounds.labels[bisect_right(bounds.starts, moment) - 1] == oracle_bucket(moment, width, zone)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from studytrack.events.durations import Duration
@@ -27,8 +28,11 @@ _TICK = timedelta(microseconds=1)
 
 @dataclass(frozen=True, slots=True)
 class BucketBounds:
-    starts: list[datetime]  # ascending instants: a row at `time` is in the last bucket starting at or before it
-    labels: list[datetime]  # the bucket each start opens, as PostgreSQL reads its local start (ascending)
+    starts: tuple[datetime, ...]  # ascending instants (UTC): a row is in the last bucket starting at or before it
+    labels: tuple[datetime, ...]  # the bucket each start opens, as PostgreSQL reads its local start (UTC)
+    # The same labels in the caller's zone, as the answer shows them. Not for comparing: an aware datetime
+    # in a repeated local hour compares unequal to every instant of another zone (PEP 495).
+    shown: tuple[datetime, ...]
 
     def on_grain(self, lower: datetime, upper: datetime) -> bool:
         """True when every start inside (lower, upper) is on the 15-minute UTC grid: then no rollup row
@@ -81,9 +85,18 @@ def bucket_bounds(width: Duration, tz: str, start: datetime, end: datetime) -> B
     """The buckets that [start, end) touches, or None when they cannot be told apart by instants alone."""
     zone = ZoneInfo(tz)
     first = local_bucket(local_time(start, zone), width)
+    last = local_bucket(local_time(end, zone) - _TICK, width)
+    return _bounds_between(width, tz, first, last)
+
+
+# A chart asks for the same buckets again and again (a dashboard refreshing, `end` = now): the bounds
+# depend only on the first and last local bucket start, so they are kept for the next request.
+@lru_cache(maxsize=128)
+def _bounds_between(width: Duration, tz: str, first: datetime, last: datetime) -> BucketBounds | None:
+    zone = ZoneInfo(tz)
     starts: list[datetime] = []
     labels: list[datetime] = []
-    for local in local_starts(width, first, local_time(end, zone) - _TICK):
+    for local in local_starts(width, first, last):
         early = local.replace(tzinfo=zone).astimezone(UTC)
         label = early
         kind = _irregular(local, zone)
@@ -100,4 +113,4 @@ def bucket_bounds(width: Duration, tz: str, start: datetime, end: datetime) -> B
             labels.pop()
         starts.append(early)
         labels.append(label)
-    return BucketBounds(starts, labels)
+    return BucketBounds(tuple(starts), tuple(labels), tuple(label.astimezone(zone) for label in labels))

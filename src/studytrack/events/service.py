@@ -57,7 +57,7 @@ async def bucket_series(conn: Connection, *, query: BucketQuery, mode: DatabaseM
     if bounds is not None:
         rollup = rollup and bounds.on_grain(inner_start, inner_end)
         statement = queries.slot_query(rollup=rollup, tags=bool(query.tags), user=query.user_id is not None)
-        params["starts"] = bounds.starts
+        params["starts"] = list(bounds.starts)
     else:  # a bucket starts inside a DST change: bucket row by row in local time
         rollup = rollup and can_use_rollup(width, query.start)
         statement = queries.bucket_query(
@@ -75,7 +75,7 @@ async def bucket_series(conn: Connection, *, query: BucketQuery, mode: DatabaseM
     cur = await conn.execute(statement, params, prepare=False if rollup else None)
     rows = await cur.fetchall()
     if bounds is not None:
-        rows = _label_slots(rows, bounds.labels, fill=query.fill, tags=query.tags)
+        rows = _label_slots(rows, bounds.shown, fill=query.fill, tags=query.tags)
     zone = ZoneInfo(query.tz)
     items = [
         {
@@ -92,15 +92,22 @@ async def bucket_series(conn: Connection, *, query: BucketQuery, mode: DatabaseM
 
 
 def _label_slots(
-    rows: list[dict[str, Any]], labels: list[datetime], *, fill: bool, tags: list[str]
+    rows: list[dict[str, Any]], labels: tuple[datetime, ...], *, fill: bool, tags: list[str]
 ) -> list[dict[str, Any]]:
-    """Rows per (slot, tag) -> rows per (bucket, tag), ordered; with `fill`, every bucket for every tag shown."""
-    totals = {(labels[row["bucket"] - 1], row["tag"]): row for row in rows}  # "bucket" holds the slot
+    """Rows per (slot, tag) -> rows per (bucket, tag), ordered; with `fill`, every bucket for every tag shown.
+
+    Slot n (1-based, in the column `bucket`) is the bucket of labels[n - 1]; labels ascend with n.
+    """
+    totals = {(row["bucket"], row["tag"]): row for row in rows}
     if not fill:
-        return [totals[key] | {"bucket": key[0]} for key in sorted(totals)]
+        return [totals[key] | {"bucket": labels[key[0] - 1]} for key in sorted(totals)]
     shown = sorted(set(tags) if tags else {tag for _, tag in totals})
     empty = {"minutes": 0, "count": 0}
-    return [totals.get((label, tag), empty) | {"bucket": label, "tag": tag} for label in labels for tag in shown]
+    return [
+        totals.get((slot, tag), empty) | {"bucket": label, "tag": tag}
+        for slot, label in enumerate(labels, start=1)
+        for tag in shown
+    ]
 
 
 def _encode_cursor(event: EventPublic) -> str:
