@@ -65,6 +65,18 @@ def test_a_retry_with_an_id_but_no_time_is_the_same_session(client: TestClient, 
     assert count_events(db) == 1
 
 
+def test_an_id_without_a_time_that_holds_a_different_session_is_a_409_and_a_conflict(
+    client: TestClient, db: Database
+) -> None:
+    event_id = str(uuid.uuid4())
+    assert client.post("/api/events/", json={"id": event_id, "tag": "cka", "minutes": 25}).status_code == 201
+    other = {"id": event_id, "tag": "cka", "minutes": 50}
+    assert client.post("/api/events/", json=other).status_code == 409
+    batch = client.post("/api/events/batch", json=[other, {"id": event_id, "tag": "cka", "minutes": 25}]).json()
+    assert (batch["inserted"], batch["duplicates"], batch["conflicts"]) == (0, 1, 1)
+    assert count_events(db) == 1
+
+
 def test_reusing_an_id_and_time_for_a_different_session_is_a_409(client: TestClient, db: Database) -> None:
     event_id = str(uuid.uuid4())
     client.post("/api/events/", json=VALID | {"id": event_id})

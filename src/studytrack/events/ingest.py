@@ -12,7 +12,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -83,6 +83,7 @@ def _columns(events: Sequence[NewEvent]) -> dict[str, list[Any]]:
         "user_ids": [e.user_id for e in events],
         "notes": [e.note for e in events],
         "sources": [e.source for e in events],
+        "floating": [e.floating for e in events],
     }
 
 
@@ -100,14 +101,22 @@ def _as_stored(event: NewEvent, received_at: datetime) -> dict[str, Any]:
     }
 
 
-async def _anchor_floating(conn: AsyncConnection[Any], events: Sequence[NewEvent]) -> Sequence[NewEvent]:
-    """An event sent with an id but no time takes the time its id was first stored with (a retry)."""
+async def _stored_rows(
+    conn: AsyncConnection[Any], events: Sequence[NewEvent]
+) -> tuple[dict[tuple[uuid.UUID, datetime], dict[str, Any]], dict[uuid.UUID, dict[str, Any]]]:
+    """The stored rows that kept `events` from being inserted: by (id, time), and by id for floating ones."""
+    fixed = [e for e in events if not e.floating]
     floating = [e.id for e in events if e.floating]
-    if not floating:
-        return events
-    cur = await conn.execute(queries.SELECT_FIRST_TIMES, {"ids": floating})
-    stored = {row["id"]: row["time"] for row in await cur.fetchall()}
-    return [replace(e, time=stored[e.id]) if e.floating and e.id in stored else e for e in events]
+    by_key: dict[tuple[uuid.UUID, datetime], dict[str, Any]] = {}
+    first: dict[uuid.UUID, dict[str, Any]] = {}
+    if fixed:
+        params = {"ids": [e.id for e in fixed], "times": [e.time for e in fixed]}
+        cur = await conn.execute(queries.SELECT_EVENTS_BY_KEY, params)
+        by_key = {(row["id"], row["time"]): row for row in await cur.fetchall()}
+    if floating:
+        cur = await conn.execute(queries.SELECT_FIRST_EVENTS, {"ids": floating})
+        first = {row["id"]: row for row in await cur.fetchall()}
+    return by_key, first
 
 
 async def write_events(
@@ -117,19 +126,14 @@ async def write_events(
     when it returns); one result per event, in order.
 
     `rollup_table`: plain mode's `events_15m` table gains the inserted rows in the same statement.
-    The statements before (floating ids) and after (reading back duplicates) only read.
+    Events that were not inserted are then read back (read only) to tell duplicates from conflicts.
     """
-    events = await _anchor_floating(conn, events)
     statement = queries.INSERT_EVENTS_AND_ROLLUP if rollup_table else queries.INSERT_EVENTS
     cur = await conn.execute(statement, _columns(events))
+    # A floating event that was inserted kept its own time (its id was new).
     inserted = {(row["id"], row["time"]): row["received_at"] for row in await cur.fetchall()}
     missing = [e for e in events if (e.id, e.time) not in inserted]
-    existing: dict[tuple[uuid.UUID, datetime], dict[str, Any]] = {}
-    if missing:
-        cur = await conn.execute(
-            queries.SELECT_EVENTS_BY_KEY, {"ids": [e.id for e in missing], "times": [e.time for e in missing]}
-        )
-        existing = {(row["id"], row["time"]): row for row in await cur.fetchall()}
+    by_key, first = await _stored_rows(conn, missing) if missing else ({}, {})
 
     results: list[WriteResult] = []
     claimed: set[tuple[uuid.UUID, datetime]] = set()  # a key inserted by an earlier item of this batch
@@ -139,7 +143,10 @@ async def write_events(
             claimed.add(key)
             results.append(WriteResult(Outcome.INSERTED, _as_stored(event, inserted[key])))
             continue
-        stored = _as_stored(event, inserted[key]) if key in inserted else existing[key]
+        if key in inserted:
+            stored = _as_stored(event, inserted[key])
+        else:
+            stored = first[event.id] if event.floating else by_key[key]
         same = all(stored[name] == getattr(event, name) for name in _COMPARED)
         results.append(WriteResult(Outcome.DUPLICATE if same else Outcome.CONFLICT, stored))
     return results

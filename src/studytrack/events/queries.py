@@ -139,20 +139,33 @@ def bucket_query(
 
 
 # -- single events, sessions, stats -----------------------------------------------------------------
-# Many events in one statement: one array per column, unnested into rows. A key that is already stored
-# (a retry, a re-import) is skipped, not an error; the caller reads those rows back to tell a duplicate
-# from a conflicting reuse of the key. Only the key and received_at come back: the caller has the rest.
-INSERT_EVENTS = """
+# Many events in one statement: one array per column, unnested into rows. An event sent with an id but
+# no time ("now", `floating`) takes the time its id was first stored with, if any, so that its retry
+# lands on the same key. A key that is already stored (a retry, a re-import) is skipped, not an error;
+# the caller reads those rows back to tell a duplicate from a conflicting reuse of the key. Only the key
+# and received_at come back: the caller has the rest.
+_NEW_ROWS = """
+    new_rows AS (
+        SELECT r.id,
+               CASE WHEN r.floating
+                    THEN coalesce((SELECT min(e.time) FROM events AS e WHERE e.id = r.id), r.time)
+                    ELSE r.time END AS time,
+               r.tag, r.minutes, r.user_id, r.note, r.source
+        FROM unnest(%(ids)b::uuid[], %(times)b::timestamptz[], %(tags)b::text[], %(minutes)b::int[],
+                    %(user_ids)b::text[], %(notes)b::text[], %(sources)b::text[], %(floating)b::bool[])
+             AS r (id, time, tag, minutes, user_id, note, source, floating)
+    )"""
+_INSERT_NEW_ROWS = """
     INSERT INTO events (id, time, tag, minutes, user_id, note, source)
-    SELECT * FROM unnest(%(ids)b::uuid[], %(times)b::timestamptz[], %(tags)b::text[], %(minutes)b::int[],
-                         %(user_ids)b::text[], %(notes)b::text[], %(sources)b::text[])
+    SELECT * FROM new_rows
     ON CONFLICT (id, time) DO NOTHING
-    RETURNING id, time, tag, minutes, received_at
-"""
+    RETURNING id, time, tag, minutes, received_at"""
+INSERT_EVENTS = f"WITH {_NEW_ROWS} {_INSERT_NEW_ROWS}"
 # Plain mode: the same insert, and the 15-minute rollup gains exactly the rows that were inserted, in
 # the same statement (so the same transaction). Ordered upserts keep concurrent writers from deadlocking.
 INSERT_EVENTS_AND_ROLLUP = f"""
-    WITH inserted AS ({INSERT_EVENTS}),
+    WITH {_NEW_ROWS},
+    inserted AS ({_INSERT_NEW_ROWS}),
     rolled AS (
         INSERT INTO events_15m AS r (bucket, tag, minutes, count)
         SELECT date_bin(INTERVAL '15 minutes', time, TIMESTAMPTZ '2000-01-03 00:00:00+00'), tag,
@@ -162,7 +175,8 @@ INSERT_EVENTS_AND_ROLLUP = f"""
     )
     SELECT id, time, received_at FROM inserted
 """
-SELECT_FIRST_TIMES = "SELECT DISTINCT ON (id) id, time FROM events WHERE id = ANY(%(ids)s) ORDER BY id, time"
+# The stored row of each id sent without a time: its first.
+SELECT_FIRST_EVENTS = "SELECT DISTINCT ON (id) * FROM events WHERE id = ANY(%(ids)s) ORDER BY id, time"
 SELECT_EVENTS_BY_KEY = """
     SELECT events.* FROM events
     JOIN unnest(%(ids)s::uuid[], %(times)s::timestamptz[]) AS wanted (id, time) USING (id, time)
