@@ -120,7 +120,7 @@ async def _stored_rows(
 
 
 async def write_events(
-    conn: AsyncConnection[Any], events: Sequence[NewEvent], *, rollup_table: bool = False
+    conn: AsyncConnection[Any], events: Sequence[NewEvent], *, rollup_table: bool = False, attempts: int = 3
 ) -> list[WriteResult]:
     """Insert all events in one statement (atomic on its own: on an autocommit connection it is committed
     when it returns); one result per event, in order.
@@ -135,21 +135,35 @@ async def write_events(
     missing = [e for e in events if (e.id, e.time) not in inserted]
     by_key, first = await _stored_rows(conn, missing) if missing else ({}, {})
 
-    results: list[WriteResult] = []
+    results: list[WriteResult | None] = []
+    vanished: list[int] = []  # the row that blocked the insert was deleted before it could be read
     claimed: set[tuple[uuid.UUID, datetime]] = set()  # a key inserted by an earlier item of this batch
-    for event in events:
+    for index, event in enumerate(events):
         key = (event.id, event.time)
         if key in inserted and key not in claimed:
             claimed.add(key)
             results.append(WriteResult(Outcome.INSERTED, _as_stored(event, inserted[key])))
             continue
         if key in inserted:
-            stored = _as_stored(event, inserted[key])
+            stored: dict[str, Any] | None = _as_stored(event, inserted[key])
+        elif event.floating:
+            stored = first.get(event.id)
         else:
-            stored = first[event.id] if event.floating else by_key[key]
+            stored = by_key.get(key)
+        if stored is None:
+            vanished.append(index)
+            results.append(None)
+            continue
         same = all(stored[name] == getattr(event, name) for name in _COMPARED)
         results.append(WriteResult(Outcome.DUPLICATE if same else Outcome.CONFLICT, stored))
-    return results
+    if vanished:  # a concurrent DELETE of the same id: write those events again
+        if attempts <= 1:
+            raise RuntimeError("events kept being deleted while they were written")
+        retry = [events[index] for index in vanished]
+        again = await write_events(conn, retry, rollup_table=rollup_table, attempts=attempts - 1)
+        for index, result in zip(vanished, again, strict=True):
+            results[index] = result
+    return [result for result in results if result is not None]
 
 
 ModeSource = Callable[[], Awaitable[DatabaseMode]]

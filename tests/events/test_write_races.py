@@ -1,0 +1,51 @@
+"""Writes racing a DELETE of the same session: the answer is still right and nothing fails."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from studytrack.config import Settings
+from studytrack.database.migrate import run_migrations
+from studytrack.events import queries
+from studytrack.events.ingest import NewEvent, Outcome, write_events
+from tests.conftest import create_database
+
+
+class DeleteBeforeReadBack:
+    """A real connection on which an admin's DELETE of `event_id` lands between the insert and its read-back."""
+
+    def __init__(self, conn: AsyncConnection[Any], event_id: uuid.UUID) -> None:
+        self._conn = conn
+        self._event_id = event_id
+        self.deleted = False
+
+    async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        if query in (queries.SELECT_EVENTS_BY_KEY, queries.SELECT_FIRST_EVENTS) and not self.deleted:
+            self.deleted = True
+            await self._conn.execute("DELETE FROM events WHERE id = %s", (self._event_id,))
+        return await self._conn.execute(query, params, **kwargs)
+
+
+def test_a_resent_session_deleted_before_it_is_read_back_is_stored_again(server_url: str, settings: Settings) -> None:
+    url = create_database(server_url, "write_races")
+    run_migrations(url, settings)
+
+    async def scenario() -> list[Outcome]:
+        async with await AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            event = NewEvent(uuid.uuid4(), datetime.now(UTC), "cka", 25, None, None, None)
+            await write_events(conn, [event])
+            racing = DeleteBeforeReadBack(conn, event.id)
+            results = await write_events(cast(AsyncConnection[Any], racing), [event])
+            assert racing.deleted
+            return [result.outcome for result in results]
+
+    assert asyncio.run(scenario()) == [Outcome.INSERTED]
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (1,)
