@@ -9,6 +9,8 @@ TimescaleDB's `time_bucket(width, time, tz)`; plain mode spells it with `date_bi
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from psycopg import sql
 
 # -- bucket expressions ---------------------------------------------------------------------------
@@ -103,6 +105,7 @@ def _series(*, gapfill: bool, months: bool) -> str:
 _SLOT = "width_bucket(time, %(starts)b::timestamptz[])"  # binary: cheaper to send than 366 ISO strings
 
 
+@lru_cache  # a handful of shapes: composed once each
 def slot_query(*, rollup: bool, tags: bool, user: bool) -> sql.Composed:
     """Minutes and counts per (slot, tag). Parameters: starts (timestamptz[]), start, end, tags, user_id,
     and with `rollup` inner_start/inner_end (the range shrunk to whole 15-minute buckets)."""
@@ -113,6 +116,7 @@ def slot_query(*, rollup: bool, tags: bool, user: bool) -> sql.Composed:
     )
 
 
+@lru_cache  # a handful of shapes: composed once each
 def bucket_query(
     *, timescaledb: bool, rollup: bool, months: bool, tags: bool, user: bool, fill: bool, gapfill: bool = False
 ) -> sql.Composed:

@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
+from psycopg.rows import tuple_row
 
 from studytrack.database.mode import DatabaseMode
 from studytrack.events import queries
@@ -72,42 +73,35 @@ async def bucket_series(conn: Connection, *, query: BucketQuery, mode: DatabaseM
         params |= {"width": str(width), "months": width.months, "tz": query.tz}
     # TimescaleDB folds the aggregate's watermark into the plan: a prepared (cached) plan would keep
     # a stale one, so reads of the continuous aggregate are planned afresh each time.
-    cur = await conn.execute(statement, params, prepare=False if rollup else None)
-    rows = await cur.fetchall()
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(statement, params, prepare=False if rollup else None)
+        rows = await cur.fetchall()
     if bounds is not None:
-        rows = _label_slots(rows, bounds.shown, fill=query.fill, tags=query.tags)
-    zone = ZoneInfo(query.tz)
-    items = [
-        {
-            "bucket": row["bucket"].astimezone(zone),
-            "tag": row["tag"],
-            "minutes": row["minutes"],
-            "count": row["count"],
-            "avg_minutes": round(row["minutes"] / row["count"], 2) if row["count"] else None,
-        }
-        for row in rows
-    ]
+        items = _slot_items(rows, bounds.shown, fill=query.fill, tags=query.tags)
+    else:
+        zone = ZoneInfo(query.tz)
+        items = [_item(bucket.astimezone(zone), tag, minutes, count) for bucket, tag, minutes, count in rows]
     series = {"duration": str(width), "tz": query.tz, "start": query.start, "end": query.end, "items": items}
     return BucketSeries.model_validate(series)  # one validation call for all items (a year of days per tag)
 
 
-def _label_slots(
-    rows: list[dict[str, Any]], labels: tuple[datetime, ...], *, fill: bool, tags: list[str]
-) -> list[dict[str, Any]]:
-    """Rows per (slot, tag) -> rows per (bucket, tag), ordered; with `fill`, every bucket for every tag shown.
+def _item(bucket: datetime, tag: str, minutes: int, count: int) -> dict[str, Any]:
+    average = round(minutes / count, 2) if count else None
+    return {"bucket": bucket, "tag": tag, "minutes": minutes, "count": count, "avg_minutes": average}
 
-    Slot n (1-based, in the column `bucket`) is the bucket of labels[n - 1]; labels ascend with n.
-    """
-    totals = {(row["bucket"], row["tag"]): row for row in rows}
-    if not fill:
-        return [totals[key] | {"bucket": labels[key[0] - 1]} for key in sorted(totals)]
-    shown = sorted(set(tags) if tags else {tag for _, tag in totals})
-    empty = {"minutes": 0, "count": 0}
-    return [
-        totals.get((slot, tag), empty) | {"bucket": label, "tag": tag}
-        for slot, label in enumerate(labels, start=1)
-        for tag in shown
-    ]
+
+def _slot_items(
+    rows: list[tuple[Any, ...]], labels: tuple[datetime, ...], *, fill: bool, tags: list[str]
+) -> list[dict[str, Any]]:
+    """Rows (slot, tag, minutes, count) -> items per (bucket, tag), ordered; with `fill`, every bucket for every
+    tag shown. Slot n (1-based) is the bucket of labels[n - 1]; labels ascend with n."""
+    totals = {(slot, tag): (minutes, count) for slot, tag, minutes, count in rows}
+    if fill:
+        shown = sorted(set(tags) if tags else {tag for _, tag in totals})
+        keys = [(slot, tag) for slot in range(1, len(labels) + 1) for tag in shown]
+    else:
+        keys = sorted(totals)
+    return [_item(labels[slot - 1], tag, *totals.get((slot, tag), (0, 0))) for slot, tag in keys]
 
 
 def _encode_cursor(event: EventPublic) -> str:
