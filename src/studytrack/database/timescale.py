@@ -80,18 +80,6 @@ ROLLUP = "events_15m"
 ROLLUP_END_OFFSET = timedelta(minutes=15)
 REFRESH_EVERY = timedelta(minutes=5)
 
-# Minutes and counts per 15 minutes and tag (per-user charts read the raw table by its user index).
-# Every UTC offset in use since 1980 is a multiple of 15 minutes, so any local day, hour or 15-minute
-# multiple is a union of these buckets.
-_CREATE_ROLLUP = f"""
-    CREATE MATERIALIZED VIEW IF NOT EXISTS {ROLLUP}
-    WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
-    SELECT time_bucket(INTERVAL '15 minutes', time) AS bucket, tag,
-           sum(minutes)::bigint AS minutes, count(*) AS count
-    FROM events
-    GROUP BY 1, 2
-    WITH NO DATA
-"""
 _POLICY_JOB = """
     SELECT job_id, config FROM timescaledb_information.jobs
     WHERE proc_name = :proc AND hypertable_name = :table
@@ -119,10 +107,6 @@ def enable_compression(bind: Connection) -> None:
             "timescaledb.compress, timescaledb.compress_segmentby = 'tag', timescaledb.compress_orderby = 'time DESC'"
         )
     bind.execute(text(f"ALTER TABLE events SET ({options})"))
-
-
-def create_continuous_aggregate(bind: Connection) -> None:
-    bind.execute(text(_CREATE_ROLLUP))
 
 
 def _policy(bind: Connection, proc: str, table: str) -> tuple[int, dict[str, object]] | None:
