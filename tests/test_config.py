@@ -8,26 +8,12 @@ from pathlib import Path
 import pytest
 
 from studytrack.config import SettingsError, load_settings, redact_url
+from tests.environment import SERVICE_SETTINGS
 
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for key in (
-        "DATABASE_URL",
-        "POSTGRES_HOST",
-        "POSTGRES_USER",
-        "POSTGRES_PASSWORD",
-        "POSTGRES_DB",
-        "POSTGRES_PORT",
-        "PORT",
-        "WEB_CONCURRENCY",
-        "LOG_LEVEL",
-        "CORS_ORIGINS",
-        "TIMESCALEDB",
-        "CHUNK_TIME_INTERVAL_DAYS",
-        "MAX_BUCKETS",
-        "STUDYTRACK_HOME",
-    ):
+    for key in SERVICE_SETTINGS:
         monkeypatch.delenv(key, raising=False)
     return tmp_path / ".env"
 

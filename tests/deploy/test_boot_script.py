@@ -25,29 +25,12 @@ import pytest
 
 from tests.conftest import create_database
 from tests.deploy.support import BOOT_SCRIPT, VENV_BIN, find_tool, parse_dockerfile
+from tests.environment import clean_environ
 
 GRACEFUL_TIMEOUT = 10  # seconds; passed to the script (its default, for deploys, is 30)
 SECRET = "s3cr3t-Pa55word"
 UPGRADE = re.compile(r"Running upgrade [^,\n]*")  # Alembic: "Running upgrade 0001 -> 0002, ..."
 UNREACHABLE = f"postgresql://studytrack:{SECRET}@127.0.0.1:9/studytrack"  # discard port: refused
-# Settings the developer's or CI's environment could carry into the script and change its behaviour.
-CLEARED = (
-    "DATABASE_URL",
-    "POSTGRES_HOST",
-    "POSTGRES_USER",
-    "POSTGRES_PASSWORD",
-    "POSTGRES_DB",
-    "POSTGRES_PORT",
-    "PORT",
-    "WEB_CONCURRENCY",
-    "DB_WAIT_SECONDS",
-    "GRACEFUL_TIMEOUT",
-    "TIMESCALEDB",
-    "STUDYTRACK_HOME",
-    "LOG_LEVEL",
-    "CORS_ORIGINS",
-    "GUNICORN_CMD_ARGS",
-)
 
 
 @dataclass
@@ -150,7 +133,7 @@ def boot(tmp_path: Path) -> Iterator[Launcher]:
     def launch(**settings: str) -> Boot:
         port = free_port()
         log = tmp_path / f"boot-{len(started)}.log"
-        env = {key: value for key, value in os.environ.items() if key not in CLEARED}
+        env = clean_environ()
         env.update(
             PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             PORT=str(port),

@@ -33,34 +33,11 @@ import httpx
 import psutil
 import psycopg
 
+from tests.environment import clean_environ
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 LOOPBACK = "127.0.0.1"
-# Settings a developer's or CI's environment could carry into the server and change what is measured.
-_CLEARED = (
-    "DATABASE_URL",
-    "POSTGRES_HOST",
-    "POSTGRES_USER",
-    "POSTGRES_PASSWORD",
-    "POSTGRES_DB",
-    "POSTGRES_PORT",
-    "PORT",
-    "WEB_CONCURRENCY",
-    "TIMESCALEDB",
-    "STUDYTRACK_HOME",
-    "LOG_LEVEL",
-    "CORS_ORIGINS",
-    "GUNICORN_CMD_ARGS",
-    "AUTH_DISABLED",
-    "DB_POOL_SIZE",
-    "DB_TIMEOUT_SECONDS",
-    "MAX_BODY_BYTES",
-    "MAX_BATCH_BYTES",
-    "RETENTION_DAYS",
-    "LOG_FORMAT",
-    "PROMETHEUS_MULTIPROC_DIR",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-)
 _BOOTED = re.compile(r"Booting worker with pid: (\d+)")
 _STARTED = re.compile(r"\[(\d+)\] \[INFO\] Application startup complete")
 
@@ -70,12 +47,6 @@ def free_port() -> int:
         sock.bind((LOOPBACK, 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def clean_env(**settings: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in _CLEARED}
-    env.update(settings)
-    return env
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> float:
@@ -92,7 +63,7 @@ def create_admin_token(database_url: str, name: str, cwd: Path) -> str:
     """`studytrack token create --scope admin`, as an operator would run it."""
     created = subprocess.run(
         [sys.executable, "-m", "studytrack", "token", "create", "--name", name, "--scope", "admin"],
-        env=clean_env(DATABASE_URL=database_url, LOG_LEVEL="warning"),
+        env=clean_environ(DATABASE_URL=database_url, LOG_LEVEL="warning"),
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -167,7 +138,7 @@ def gunicorn(database_url: str, *, workers: int, workdir: Path, **settings: str)
     """gunicorn with Uvicorn workers and the production configuration, on a free loopback port."""
     port = free_port()
     log = workdir / f"gunicorn-{port}.log"
-    env = clean_env(DATABASE_URL=database_url, LOG_LEVEL="info", LOG_FORMAT="text", **settings)
+    env = clean_environ(DATABASE_URL=database_url, LOG_LEVEL="info", LOG_FORMAT="text", **settings)
     command = [
         sys.executable,
         "-m",
