@@ -16,13 +16,13 @@ from typing import Any
 from psycopg import errors
 from psycopg_pool import AsyncConnectionPool
 
+from studytrack.database.timescale import ROLLUP_END_OFFSET  # the refresh policy's end_offset
 from studytrack.events.durations import Duration
 
 log = logging.getLogger(__name__)
 
 GRAIN = timedelta(minutes=15)
 MERGE_GAP = timedelta(hours=6)
-END_OFFSET = timedelta(minutes=15)  # the refresh policy's end_offset: the watermark stays below now - this
 ALIGNED_SINCE = datetime(1980, 1, 1, tzinfo=UTC)
 _EPOCH = datetime(2000, 1, 3, tzinfo=UTC)  # time_bucket's origin
 # force: recompute the window even where no invalidation was logged (the write may have raced the
@@ -50,7 +50,7 @@ def refresh_windows(
 ) -> list[tuple[datetime, datetime]]:
     """The 15-minute-aligned windows that hold `times`, below the watermark's ceiling, nearby ones merged
     (one refresh call per cluster, never a year-long recomputation for two far-apart sessions)."""
-    ceiling = floor_grain(now - END_OFFSET)  # the policy's watermark never passes this: newer rows are real-time
+    ceiling = floor_grain(now - ROLLUP_END_OFFSET)  # the policy's watermark never passes this: newer rows are real-time
     floor = ceil_grain(now - retention) if retention is not None else None
     windows: list[tuple[datetime, datetime]] = []
     for start in sorted({floor_grain(t) for t in times}):
