@@ -124,7 +124,7 @@ def _answers(client: TestClient, duration: str, tz: str, start: str, end: str) -
             raw = await bucket_series(
                 conn, query=query, mode=dataclasses.replace(mode, rollup=False), max_buckets=10_000
             )
-        return [i.model_dump() for i in rollup.items], [i.model_dump() for i in raw.items]
+        return rollup["items"], raw["items"]
 
     assert client.portal is not None
     rollup, raw = client.portal.call(both)

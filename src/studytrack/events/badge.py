@@ -102,7 +102,7 @@ async def read_badge(
     user_id = user_scope(access, query.user_id) if access else query.user_id
     buckets = BucketQuery(tags=query.tags, user_id=user_id, duration=query.duration, tz=query.tz, start=start, end=end)
     series = await service.bucket_series(conn, query=buckets, mode=mode, max_buckets=settings.max_buckets)
-    minutes = sum(item.minutes for item in series.items)
+    minutes = sum(item["minutes"] for item in series["items"])
     label = ", ".join(dict.fromkeys(query.tags)) or "study"
     svg = render_badge(label, f"{format_minutes(minutes)} {PERIODS[query.duration]}")
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": CACHE_CONTROL})

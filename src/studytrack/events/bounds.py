@@ -33,11 +33,12 @@ class BucketBounds:
     # The same labels in the caller's zone, as the answer shows them. Not for comparing: an aware datetime
     # in a repeated local hour compares unequal to every instant of another zone (PEP 495).
     shown: tuple[datetime, ...]
+    off_grain: tuple[datetime, ...]  # the starts that are not on the 15-minute UTC grid (usually none)
 
     def on_grain(self, lower: datetime, upper: datetime) -> bool:
         """True when every start inside (lower, upper) is on the 15-minute UTC grid: then no rollup row
         of that range straddles two buckets, and the rollup answers like the raw rows."""
-        return all(floor_grain(start) == start for start in self.starts if lower < start < upper)
+        return not any(lower < start < upper for start in self.off_grain)
 
 
 def local_time(moment: datetime, zone: ZoneInfo) -> datetime:
@@ -113,4 +114,6 @@ def _bounds_between(width: Duration, tz: str, first: datetime, last: datetime) -
             labels.pop()
         starts.append(early)
         labels.append(label)
-    return BucketBounds(tuple(starts), tuple(labels), tuple(label.astimezone(zone) for label in labels))
+    shown = tuple(label.astimezone(zone) for label in labels)
+    off_grain = tuple(start for start in starts if floor_grain(start) != start)
+    return BucketBounds(tuple(starts), tuple(labels), shown, off_grain)

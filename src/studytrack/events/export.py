@@ -7,9 +7,9 @@ import io
 from typing import Any, Literal
 
 from fastapi import Response
-from pydantic import Field
+from pydantic import Field, TypeAdapter
 
-from studytrack.events.models import BucketSeries
+from studytrack.events.models import BucketPublic, BucketSeries
 from studytrack.events.params import BucketQuery
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
@@ -17,6 +17,7 @@ CSV_FILENAME = "studytrack-buckets.csv"
 COLUMNS = ("bucket", "tag", "minutes", "count", "avg_minutes")
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a cell as a formula
 
+_JSON_ITEMS = TypeAdapter(list[BucketPublic])  # items with the JSON answer's values (ISO buckets, offsets)
 Format = Literal["json", "csv"]
 CSV_RESPONSE: dict[str, Any] = {  # the OpenAPI description of the CSV answer
     "description": "JSON by default; CSV with `format=csv` or `Accept: text/csv`.",
@@ -70,8 +71,7 @@ def to_csv(series: BucketSeries) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
-    for item in series.items:
-        row = item.model_dump(mode="json")
+    for row in _JSON_ITEMS.dump_python(series["items"], mode="json"):
         row["tag"] = _cell(row["tag"])
         writer.writerow("" if row[column] is None else row[column] for column in COLUMNS)
     return out.getvalue()

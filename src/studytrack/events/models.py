@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Strict, field_valida
 from pydantic import Field as PydanticField
 from sqlalchemy import Column, DateTime, Integer, Text, func
 from sqlmodel import Field, SQLModel
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 FUTURE_TOLERANCE = timedelta(days=1)  # clocks drift; a session a day ahead is a typo
@@ -133,19 +134,21 @@ class EventPublic(BaseModel):
     received_at: datetime
 
 
-# Answers are plain pydantic models: built per ingested event and by the thousand per chart, and a
-# SQLModel object costs several times more to build than a pydantic one.
-class BucketPublic(BaseModel):
+# A chart answer is a typed dict, not a model: a year of days per tag is hundreds of items, and FastAPI
+# validates and serializes typed dicts in pydantic-core without building an object per item.
+class BucketPublic(TypedDict):
     """Minutes and session count of one tag in one bucket; `bucket` carries the caller's UTC offset."""
 
     bucket: datetime
     tag: str
     minutes: int
     count: int
-    avg_minutes: float | None = PydanticField(description="minutes / count, 2 decimals; null for an empty bucket.")
+    avg_minutes: Annotated[
+        float | None, PydanticField(description="minutes / count, 2 decimals; null for an empty bucket.")
+    ]
 
 
-class BucketSeries(BaseModel):
+class BucketSeries(TypedDict):
     duration: str
     tz: str
     start: datetime
