@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from studytrack.database.mode import DatabaseMode
@@ -55,7 +56,18 @@ class Outcome(StrEnum):
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     outcome: Outcome
-    stored: dict[str, Any]  # the row as stored (for a conflict: the row that was already there)
+    event: NewEvent
+    received_at: datetime | None = None  # INSERTED: when this statement stored it
+    found: dict[str, Any] | None = None  # DUPLICATE / CONFLICT: the row that was already there
+
+    @property
+    def stored(self) -> dict[str, Any]:
+        """The row as stored (for a conflict: the row that was already there). Built on demand: a batch
+        answers with counts, and 10,000 dicts per batch would cost more than its JSON parsing."""
+        if self.found is not None:
+            return self.found
+        assert self.received_at is not None
+        return _as_stored(self.event, self.received_at)
 
 
 def content_id(*, time: datetime, tag: str, minutes: int, user_id: str | None, source: str | None) -> uuid.UUID:
@@ -129,11 +141,18 @@ async def write_events(
     Events that were not inserted are then read back (read only) to tell duplicates from conflicts.
     """
     statement = queries.INSERT_EVENTS_AND_ROLLUP if rollup_table else queries.INSERT_EVENTS
-    cur = await conn.execute(statement, _columns(events))
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(statement, _columns(events))
+        rows = await cur.fetchall()
+    if rows and len(rows) == len(events):
+        # Each event inserts at most one row (a key sent twice in one batch inserts once): all are new.
+        # One statement, one transaction: they share received_at.
+        received_at = rows[0][2]
+        return [WriteResult(Outcome.INSERTED, event, received_at=received_at) for event in events]
     # A floating event that was inserted kept its own time (its id was new).
-    inserted = {(row["id"], row["time"]): row["received_at"] for row in await cur.fetchall()}
+    inserted = {(event_id, time): received_at for event_id, time, received_at in rows}
     missing = [e for e in events if (e.id, e.time) not in inserted]
-    by_key, first = await _stored_rows(conn, missing) if missing else ({}, {})
+    by_key, first = await _stored_rows(conn, missing)
 
     results: list[WriteResult | None] = []
     vanished: list[int] = []  # the row that blocked the insert was deleted before it could be read
@@ -142,7 +161,7 @@ async def write_events(
         key = (event.id, event.time)
         if key in inserted and key not in claimed:
             claimed.add(key)
-            results.append(WriteResult(Outcome.INSERTED, _as_stored(event, inserted[key])))
+            results.append(WriteResult(Outcome.INSERTED, event, received_at=inserted[key]))
             continue
         if key in inserted:
             stored: dict[str, Any] | None = _as_stored(event, inserted[key])
@@ -155,7 +174,7 @@ async def write_events(
             results.append(None)
             continue
         same = all(stored[name] == getattr(event, name) for name in _COMPARED)
-        results.append(WriteResult(Outcome.DUPLICATE if same else Outcome.CONFLICT, stored))
+        results.append(WriteResult(Outcome.DUPLICATE if same else Outcome.CONFLICT, event, found=stored))
     if vanished:  # a concurrent DELETE of the same id: write those events again
         if attempts <= 1:
             raise RuntimeError("events kept being deleted while they were written")

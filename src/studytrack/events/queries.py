@@ -164,7 +164,8 @@ _INSERT_NEW_ROWS = """
     SELECT * FROM new_rows
     ON CONFLICT (id, time) DO NOTHING
     RETURNING id, time, tag, minutes, received_at"""
-INSERT_EVENTS = f"WITH {_NEW_ROWS} {_INSERT_NEW_ROWS}"
+# Both statements answer (id, time, received_at) for each inserted row.
+INSERT_EVENTS = f"WITH {_NEW_ROWS}, inserted AS ({_INSERT_NEW_ROWS}) SELECT id, time, received_at FROM inserted"
 # Plain mode: the same insert, and the 15-minute rollup gains exactly the rows that were inserted, in
 # the same statement (so the same transaction). Ordered upserts keep concurrent writers from deadlocking.
 INSERT_EVENTS_AND_ROLLUP = f"""

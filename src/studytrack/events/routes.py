@@ -119,7 +119,7 @@ async def create_events(
         duplicates=sum(result.outcome is Outcome.DUPLICATE for result in results),
         conflicts=sum(result.outcome is Outcome.CONFLICT for result in results),
         not_inserted=[
-            BatchItem(index=index, id=result.stored["id"], outcome=result.outcome.value)
+            BatchItem(index=index, id=result.event.id, outcome=result.outcome.value)
             for index, result in enumerate(results)
             if result.outcome is not Outcome.INSERTED
         ],
