@@ -87,15 +87,19 @@ def resolve(event: EventCreate, *, now: datetime) -> NewEvent:
 
 
 def _columns(events: Sequence[NewEvent]) -> dict[str, list[Any]]:
+    """One array per column. A column that is NULL (or false) for every event is sent as an empty array:
+    `unnest` pads shorter arrays with NULLs, and most batches have no notes and no floating ids."""
+    notes = [e.note for e in events]
+    floating = [e.floating for e in events]
     return {
         "ids": [e.id for e in events],
         "times": [e.time for e in events],
         "tags": [e.tag for e in events],
         "minutes": [e.minutes for e in events],
         "user_ids": [e.user_id for e in events],
-        "notes": [e.note for e in events],
+        "notes": notes if any(note is not None for note in notes) else [],
         "sources": [e.source for e in events],
-        "floating": [e.floating for e in events],
+        "floating": floating if any(floating) else [],
     }
 
 

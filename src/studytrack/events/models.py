@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Strict, field_validator
 from pydantic import Field as PydanticField
@@ -17,24 +17,29 @@ EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 FUTURE_TOLERANCE = timedelta(days=1)  # clocks drift; a session a day ahead is a typo
 
 
-def _reject_unstorable(value: str) -> str:
-    # PostgreSQL text cannot hold NUL, and lone surrogates cannot be encoded as UTF-8.
-    if "\x00" in value:
+# PostgreSQL text cannot hold NUL, and lone surrogates (JSON can spell them: "\ud800") cannot be encoded
+# as UTF-8. One regular expression per field finds any of them, and control characters in one-line fields.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_UNSTORABLE_OR_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _refuse(character: str) -> NoReturn:
+    if character == "\x00":
         raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
+    if "\ud800" <= character <= "\udfff":
+        raise ValueError("must be valid Unicode text")
+    raise ValueError("must not contain control characters")
+
+
+def _reject_unstorable(value: str) -> str:
+    if found := _UNSTORABLE.search(value):
+        _refuse(found.group())
     return value
 
 
-_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
-
-
 def _single_line(value: str) -> str:
-    _reject_unstorable(value)
-    if _CONTROL_CHARACTERS.search(value):
-        raise ValueError("must not contain control characters")
+    if found := _UNSTORABLE_OR_CONTROL.search(value):
+        _refuse(found.group())
     return value
 
 
