@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, NoReturn
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Strict, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Strict, TypeAdapter, field_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import Column, DateTime, Integer, Text, func
 from sqlmodel import Field, SQLModel
@@ -159,6 +159,9 @@ class BucketSeries(TypedDict):
     start: datetime
     end: datetime
     items: list[BucketPublic]
+
+
+BUCKET_SERIES = TypeAdapter(BucketSeries)
 
 
 class SessionPage(SQLModel):

@@ -107,13 +107,15 @@ _SLOT = "width_bucket(time, %(starts)b::timestamptz[])"  # binary: cheaper to se
 
 @lru_cache  # a handful of shapes: composed once each
 def slot_query(*, rollup: bool, tags: bool, user: bool) -> sql.Composed:
-    """Minutes and counts per (slot, tag). Parameters: starts (timestamptz[]), start, end, tags, user_id,
-    and with `rollup` inner_start/inner_end (the range shrunk to whole 15-minute buckets)."""
+    """Minutes and counts per (slot, tag), ordered, counts never zero. Parameters: starts (timestamptz[]),
+    start, end, tags, user_id, and with `rollup` inner_start/inner_end (the range shrunk to whole 15-minute
+    buckets)."""
     if rollup and user:
         raise ValueError("the rollup has no user_id: per-user queries read the raw table")
-    return sql.SQL(_AGGREGATE_FROM_ROLLUP if rollup else _AGGREGATE).format(
+    aggregate = sql.SQL(_AGGREGATE_FROM_ROLLUP if rollup else _AGGREGATE).format(
         bucket=sql.SQL(_SLOT), filters=_filters(tags=tags, user=user)
     )
+    return sql.Composed([aggregate, sql.SQL(" ORDER BY 1, 2")])
 
 
 @lru_cache  # a handful of shapes: composed once each

@@ -93,14 +93,17 @@ def _item(bucket: datetime, tag: str, minutes: int, count: int) -> BucketPublic:
 def _slot_items(
     rows: list[tuple[Any, ...]], labels: tuple[datetime, ...], *, fill: bool, tags: list[str]
 ) -> list[BucketPublic]:
-    """Rows (slot, tag, minutes, count) -> items per (bucket, tag), ordered; with `fill`, every bucket for every
+    """Rows (slot, tag, minutes, count), ordered -> items per (bucket, tag); with `fill`, every bucket for every
     tag shown. Slot n (1-based) is the bucket of labels[n - 1]; labels ascend with n."""
+    if not fill:  # one item per row, built inline: a year of days is hundreds of items per request
+        return [
+            {"bucket": labels[slot - 1], "tag": tag, "minutes": minutes, "count": count,
+             "avg_minutes": round(minutes / count, 2)}
+            for slot, tag, minutes, count in rows
+        ]  # fmt: skip
     totals = {(slot, tag): (minutes, count) for slot, tag, minutes, count in rows}
-    if fill:
-        shown = sorted(set(tags) if tags else {tag for _, tag in totals})
-        keys = [(slot, tag) for slot in range(1, len(labels) + 1) for tag in shown]
-    else:
-        keys = sorted(totals)
+    shown = sorted(set(tags) if tags else {tag for _, tag in totals})
+    keys = [(slot, tag) for slot in range(1, len(labels) + 1) for tag in shown]
     return [_item(labels[slot - 1], tag, *totals.get((slot, tag), (0, 0))) for slot, tag in keys]
 
 
