@@ -10,6 +10,7 @@ import pytest
 
 from studytrack.events.bounds import bucket_bounds
 from studytrack.events.durations import parse_duration
+from studytrack.events.service import _slot_items
 from tests.helpers import local_bucket, to_instant
 
 ZONES = ["Europe/Berlin", "America/New_York", "Asia/Kathmandu", "Australia/Lord_Howe", "America/Santiago"]
@@ -77,3 +78,10 @@ def test_rollup_rows_fit_the_buckets_only_when_every_start_is_on_the_quarter_hou
     bounds = bucket_bounds(parse_duration("1 day"), "Europe/Amsterdam", old, old + timedelta(days=5))
     assert bounds is not None
     assert not bounds.on_grain(old, old + timedelta(days=5))
+
+
+def test_a_row_before_the_first_bucket_is_an_error_never_a_wrong_bucket() -> None:
+    labels = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 2, tzinfo=UTC))
+    assert _slot_items([(2, "cka", 30, 1)], labels, fill=False, tags=[])[0]["bucket"] == labels[1]
+    with pytest.raises(RuntimeError, match="before the first bucket"):
+        _slot_items([(0, "cka", 30, 1)], labels, fill=False, tags=[])

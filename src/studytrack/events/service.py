@@ -95,6 +95,8 @@ def _slot_items(
 ) -> list[BucketPublic]:
     """Rows (slot, tag, minutes, count), ordered -> items per (bucket, tag); with `fill`, every bucket for every
     tag shown. Slot n (1-based) is the bucket of labels[n - 1]; labels ascend with n."""
+    if rows and rows[0][0] < 1:  # slot 0 is a row before the first start: labels[-1] would be a wrong answer
+        raise RuntimeError(f"a row before the first bucket start ({labels[0].isoformat()}): bounds and query disagree")
     if not fill:  # one item per row, built inline: a year of days is hundreds of items per request
         return [
             {"bucket": labels[slot - 1], "tag": tag, "minutes": minutes, "count": count,
