@@ -10,9 +10,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -56,17 +57,20 @@ def admin_token(database_url: str, name: str) -> str:
     return created.stdout.strip().splitlines()[-1]
 
 
-def _wait_healthy(server: LiveServer) -> None:
-    deadline = time.monotonic() + START_SECONDS
+def wait_healthy(
+    url: str, process: subprocess.Popen[Any], output: Callable[[], str], seconds: float = START_SECONDS
+) -> None:
+    """Until `url`/healthz answers 200; fails with the server's output if it exits or the time runs out."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        assert server.process.poll() is None, f"gunicorn exited:\n{server.output()[-3000:]}"
+        assert process.poll() is None, f"the server exited ({process.returncode}):\n{output()[-3000:]}"
         try:
-            if httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    raise AssertionError(f"{server.url} did not answer /healthz in {START_SECONDS}s:\n{server.output()[-3000:]}")
+    raise AssertionError(f"{url} did not answer /healthz in {seconds}s:\n{output()[-3000:]}")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -92,7 +96,7 @@ def gunicorn(database_url: str, log: Path, *, workers: int = 1, **env: str) -> I
         )
     server = LiveServer(f"http://127.0.0.1:{port}", database_url, log, process)
     try:
-        _wait_healthy(server)
+        wait_healthy(server.url, process, server.output)
         yield server
     finally:
         _stop(process)

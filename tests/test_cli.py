@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,20 +14,7 @@ import httpx
 import psutil
 
 from tests.conftest import REPO
-from tests.live import free_port
-
-
-def wait_healthy(base: str, process: subprocess.Popen[str], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[0]
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"{base} did not become healthy in {timeout}s")
+from tests.live import free_port, wait_healthy
 
 
 def postgres_processes(data_dir: Path) -> list[psutil.Process]:
@@ -55,7 +41,8 @@ def serving(home: Path) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(base, process)
+        # Its output is a pipe: read only once it has exited (reading a running server would block).
+        wait_healthy(base, process, lambda: process.communicate()[0] if process.poll() is not None else "")
         yield base
     finally:
         process.send_signal(signal.SIGTERM)

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import pytest
 from tests.conftest import create_database
 from tests.deploy.support import BOOT_SCRIPT, VENV_BIN, find_tool, parse_dockerfile
 from tests.environment import clean_environ
+from tests.live import free_port
 
 GRACEFUL_TIMEOUT = 10  # seconds; passed to the script (its default, for deploys, is 30)
 SECRET = "s3cr3t-Pa55word"
@@ -54,13 +54,6 @@ class Boot:
 
 
 Launcher = Callable[..., Boot]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def proc_stat(pid: int) -> list[str] | None:

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,19 +33,13 @@ import psutil
 import psycopg
 
 from tests.environment import clean_environ
+from tests.live import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 LOOPBACK = "127.0.0.1"
 _BOOTED = re.compile(r"Booting worker with pid: (\d+)")
 _STARTED = re.compile(r"\[(\d+)\] \[INFO\] Application startup complete")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> float:

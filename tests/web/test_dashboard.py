@@ -10,11 +10,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,8 +17,8 @@ import httpx
 import pytest
 
 from studytrack.config import Settings
-from studytrack.database.migrate import run_migrations
-from tests.conftest import REPO, create_database
+from tests.conftest import REPO
+from tests.live import fresh_database, gunicorn
 
 try:
     from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, Playwright, Request, sync_playwright
@@ -41,7 +36,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TIMEOUT_MS = 15_000
-SERVER_START_SECONDS = 60
 
 # Known sessions (UTC). The browser runs in Europe/Berlin, so the dashboard's default zone is Berlin.
 SESSIONS = [
@@ -91,64 +85,17 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
         chromium.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until_healthy(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"the server exited with {server.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"the server did not answer /healthz within {SERVER_START_SECONDS}s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    if server.poll() is None:
-        server.terminate()  # gunicorn: graceful stop of the master and its worker
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def live_server(server_url: str, settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`studytrack.web.app:create_app()` under gunicorn on a loopback port, with the known sessions stored."""
-    url = create_database(server_url, "studytrack_dashboard")
-    run_migrations(url, dataclasses.replace(settings, timescaledb="off"))
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
+    url = fresh_database(server_url, settings, "studytrack_dashboard")
     log = tmp_path_factory.mktemp("server") / "gunicorn.log"
-    env = os.environ | {
-        "DATABASE_URL": url,
-        "TIMESCALEDB": "off",
-        "AUTH_DISABLED": "true",  # the page's token handling is checked by the headers it sends
-        "LOG_LEVEL": "warning",
-    }
-    command = [sys.executable, "-m", "gunicorn", "-c", "python:studytrack.web.gunicorn_conf"]
-    command += ["-w", "1", "-b", f"127.0.0.1:{port}", "studytrack.web.app:create_app()"]
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        _wait_until_healthy(base, server, log)
-        response = httpx.post(f"{base}/api/events/batch", json=SESSIONS, timeout=10)
+    # AUTH_DISABLED: the page's token handling is checked by the headers it sends.
+    with gunicorn(url, log, AUTH_DISABLED="true", LOG_LEVEL="warning") as server:
+        response = httpx.post(f"{server.url}/api/events/batch", json=SESSIONS, timeout=10)
         assert response.status_code == 200, response.text
         assert response.json()["inserted"] == len(SESSIONS)
-        yield base
-    finally:
-        _stop(server)
+        yield server.url
 
 
 @dataclasses.dataclass
