@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import psycopg
@@ -52,3 +52,49 @@ def test_a_resent_session_deleted_before_it_is_read_back_is_stored_again(server_
     assert asyncio.run(scenario()) == [Outcome.INSERTED]
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM events").fetchone() == (1,)
+
+
+def test_two_first_arrivals_of_an_id_without_a_time_store_one_session(server_url: str, settings: Settings) -> None:
+    """A quick retry on another connection while the first attempt is still uncommitted: without the per-id
+    lock, each would see no stored row and keep its own "now", storing the session twice."""
+    url = create_database(server_url, "write_races")
+    run_migrations(url, settings)
+    event_id = uuid.uuid4()
+
+    def arrival() -> NewEvent:
+        return NewEvent(event_id, datetime.now(UTC), "cka", 25, None, None, None, floating=True)
+
+    async def scenario() -> tuple[list[Outcome], list[Outcome]]:
+        async with (
+            await AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as first_conn,
+            await AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as retry_conn,
+        ):
+            async with first_conn.transaction():  # the first attempt, not yet committed
+                first = await write_events(first_conn, [arrival()])
+                retry = asyncio.create_task(write_events(retry_conn, [arrival()]))
+                await asyncio.sleep(0.5)
+                assert not retry.done(), "the retry must wait for the first attempt to commit"
+            return [r.outcome for r in first], [r.outcome for r in await retry]
+
+    assert asyncio.run(scenario()) == ([Outcome.INSERTED], [Outcome.DUPLICATE])
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM events WHERE id = %s", (event_id,)).fetchone() == (1,)
+
+
+def test_one_id_without_a_time_twice_in_one_batch_is_stored_once(server_url: str, settings: Settings) -> None:
+    url = create_database(server_url, "write_races")
+    run_migrations(url, settings)
+    event_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    events = [
+        NewEvent(event_id, now, "cka", 25, None, None, None, floating=True),
+        NewEvent(event_id, now + timedelta(milliseconds=3), "cka", 25, None, None, None, floating=True),
+    ]
+
+    async def scenario() -> list[Outcome]:
+        async with await AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            return [result.outcome for result in await write_events(conn, events)]
+
+    assert asyncio.run(scenario()) == [Outcome.INSERTED, Outcome.DUPLICATE]
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM events WHERE id = %s", (event_id,)).fetchone() == (1,)

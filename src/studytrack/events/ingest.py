@@ -139,15 +139,19 @@ async def write_events(
     conn: AsyncConnection[Any], events: Sequence[NewEvent], *, rollup_table: bool = False, attempts: int = 3
 ) -> list[WriteResult]:
     """Insert all events in one statement (atomic on its own: on an autocommit connection it is committed
-    when it returns); one result per event, in order.
+    when it returns; with floating ids, in a transaction that first locks them); one result per event, in order.
 
     `rollup_table`: plain mode's `events_15m` table gains the inserted rows in the same statement.
     Events that were not inserted are then read back (read only) to tell duplicates from conflicts.
     """
     statement = queries.INSERT_EVENTS_AND_ROLLUP if rollup_table else queries.INSERT_EVENTS
-    async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(statement, _columns(events))
-        rows = await cur.fetchall()
+    floating_ids = sorted({e.id for e in events if e.floating})  # sorted: locks always taken in one order
+    async with conn.transaction() if floating_ids else contextlib.nullcontext():
+        if floating_ids:
+            await conn.execute(queries.LOCK_FLOATING_IDS, {"ids": floating_ids})
+        async with conn.cursor(row_factory=tuple_row) as cur:
+            await cur.execute(statement, _columns(events))
+            rows = await cur.fetchall()
     if rows and len(rows) == len(events):
         # Each event inserts at most one row (a key sent twice in one batch inserts once): all are new.
         # One statement, one transaction: they share received_at.

@@ -147,14 +147,17 @@ def bucket_query(
 # -- single events, sessions, stats -----------------------------------------------------------------
 # Many events in one statement: one array per column, unnested into rows. An event sent with an id but
 # no time ("now", `floating`) takes the time its id was first stored with, if any, so that its retry
-# lands on the same key. A key that is already stored (a retry, a re-import) is skipped, not an error;
+# lands on the same key; floating events of one id in the same statement all take the earliest of their
+# times. (Concurrent statements with the same floating id are serialized by LOCK_FLOATING_IDS, so the
+# later one sees the row of the earlier.) A key that is already stored (a retry, a re-import) is skipped, not an error;
 # the caller reads those rows back to tell a duplicate from a conflicting reuse of the key. Only the key
 # and received_at come back: the caller has the rest.
 _NEW_ROWS = """
     new_rows AS (
         SELECT r.id,
                CASE WHEN r.floating
-                    THEN coalesce((SELECT min(e.time) FROM events AS e WHERE e.id = r.id), r.time)
+                    THEN coalesce((SELECT min(e.time) FROM events AS e WHERE e.id = r.id),
+                                  min(r.time) OVER (PARTITION BY r.id, r.floating))
                     ELSE r.time END AS time,
                r.tag, r.minutes, r.user_id, r.note, r.source
         FROM unnest(%(ids)b::uuid[], %(times)b::timestamptz[], %(tags)b::text[], %(minutes)b::int[],
@@ -181,6 +184,13 @@ INSERT_EVENTS_AND_ROLLUP = f"""
         ON CONFLICT (tag, bucket) DO UPDATE SET minutes = r.minutes + excluded.minutes, count = r.count + excluded.count
     )
     SELECT id, time, received_at FROM inserted
+"""
+# Taken in the insert's transaction when it has floating events: a second first arrival of the same id
+# (a client's quick retry on another connection) waits, then anchors to the row the first one stored.
+LOCK_FLOATING_IDS = """
+    SELECT pg_advisory_xact_lock(hashtextextended(id::text, 0))
+    FROM unnest(%(ids)s::uuid[]) WITH ORDINALITY AS floating (id, n)
+    ORDER BY n
 """
 # The stored row of each id sent without a time: its first.
 SELECT_FIRST_EVENTS = "SELECT DISTINCT ON (id) * FROM events WHERE id = ANY(%(ids)s) ORDER BY id, time"
