@@ -157,7 +157,8 @@ async def write_events(
         # One statement, one transaction: they share received_at.
         received_at = rows[0][2]
         return [WriteResult(Outcome.INSERTED, event, received_at=received_at) for event in events]
-    # A floating event that was inserted kept its own time (its id was new).
+    # A floating event whose row was inserted kept its own time (its id was new; of one id's floating
+    # events in this statement, the earliest).
     inserted = {(event_id, time): received_at for event_id, time, received_at in rows}
     missing = [e for e in events if (e.id, e.time) not in inserted]
     by_key, first = await _stored_rows(conn, missing)
