@@ -12,7 +12,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -117,6 +117,16 @@ def _as_stored(event: NewEvent, received_at: datetime) -> dict[str, Any]:
     }
 
 
+def _one_time_per_floating_id(events: Sequence[NewEvent]) -> list[NewEvent]:
+    """Floating events of one id in one statement all take the earliest of their times: one is stored,
+    the others are its duplicates (or conflicts), as if they had arrived one after the other."""
+    earliest: dict[uuid.UUID, datetime] = {}
+    for event in events:
+        if event.floating and (event.id not in earliest or event.time < earliest[event.id]):
+            earliest[event.id] = event.time
+    return [replace(event, time=earliest[event.id]) if event.floating else event for event in events]
+
+
 async def _stored_rows(
     conn: AsyncConnection[Any], events: Sequence[NewEvent]
 ) -> tuple[dict[tuple[uuid.UUID, datetime], dict[str, Any]], dict[uuid.UUID, dict[str, Any]]]:
@@ -146,6 +156,8 @@ async def write_events(
     """
     statement = queries.INSERT_EVENTS_AND_ROLLUP if rollup_table else queries.INSERT_EVENTS
     floating_ids = sorted({e.id for e in events if e.floating})  # sorted: locks always taken in one order
+    if floating_ids:
+        events = _one_time_per_floating_id(events)
     async with conn.transaction() if floating_ids else contextlib.nullcontext():
         if floating_ids:
             await conn.execute(queries.LOCK_FLOATING_IDS, {"ids": floating_ids})
@@ -157,8 +169,7 @@ async def write_events(
         # One statement, one transaction: they share received_at.
         received_at = rows[0][2]
         return [WriteResult(Outcome.INSERTED, event, received_at=received_at) for event in events]
-    # A floating event whose row was inserted kept its own time (its id was new; of one id's floating
-    # events in this statement, the earliest).
+    # A floating event whose row was inserted kept its own time (its id was new).
     inserted = {(event_id, time): received_at for event_id, time, received_at in rows}
     missing = [e for e in events if (e.id, e.time) not in inserted]
     by_key, first = await _stored_rows(conn, missing)

@@ -147,17 +147,16 @@ def bucket_query(
 # -- single events, sessions, stats -----------------------------------------------------------------
 # Many events in one statement: one array per column, unnested into rows. An event sent with an id but
 # no time ("now", `floating`) takes the time its id was first stored with, if any, so that its retry
-# lands on the same key; floating events of one id in the same statement all take the earliest of their
-# times. (Concurrent statements with the same floating id are serialized by LOCK_FLOATING_IDS, so the
-# later one sees the row of the earlier.) A key that is already stored (a retry, a re-import) is skipped, not an error;
+# lands on the same key (the caller gives repeats of one floating id in a statement one time, and
+# serializes concurrent statements with LOCK_FLOATING_IDS, so the later one sees the row of the earlier).
+# A key that is already stored (a retry, a re-import) is skipped, not an error;
 # the caller reads those rows back to tell a duplicate from a conflicting reuse of the key. Only the key
 # and received_at come back: the caller has the rest.
 _NEW_ROWS = """
     new_rows AS (
         SELECT r.id,
                CASE WHEN r.floating
-                    THEN coalesce((SELECT min(e.time) FROM events AS e WHERE e.id = r.id),
-                                  min(r.time) OVER (PARTITION BY r.id, r.floating))
+                    THEN coalesce((SELECT min(e.time) FROM events AS e WHERE e.id = r.id), r.time)
                     ELSE r.time END AS time,
                r.tag, r.minutes, r.user_id, r.note, r.source
         FROM unnest(%(ids)b::uuid[], %(times)b::timestamptz[], %(tags)b::text[], %(minutes)b::int[],
