@@ -9,7 +9,7 @@ workers (as in the benchmark) it prints, for the no-op POST, single-event POSTs 
 and for the bucket queries at --rows events: the client's p50 beside the server's own mean time (the
 service's request-duration histogram on /metrics) and the HTTP floor (GET /healthz).
 
-Run: .venv/bin/python -m bench.probe [--seconds 8] [--rows 1000000]
+Run: ./bench/run.sh probe [--seconds 8] [--rows 1000000]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command: install what the benchmark needs (venv, wrk from Debian), then run it and print figures.
-# Options go to bench/run.py (e.g. --sizes 1000000 --seconds 5 for a quick run).
+# Options go to bench/run.py (e.g. --sizes 1000000 --seconds 5 for a quick run); `probe` runs bench/probe.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=boot/venv.sh
@@ -8,5 +8,9 @@ source boot/venv.sh
 ensure_venv requirements-dev.txt
 if ! command -v wrk >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+if [ "${1:-}" = "probe" ]; then  # ./bench/run.sh probe: where the time goes (bench/probe.py)
+    shift
+    exec python -m bench.probe "$@"
 fi
 exec python -m bench.run "$@"
