@@ -7,11 +7,11 @@ Everything is measured in this run against baselines measured in the same run:
   4. bucket query latency, one year of daily buckets: one tag, one tag for one user, all tags, all tags
      for one user, at each size;
   5. ratios single/no-op and batch/COPY.
-Plain PostgreSQL from the embedded wheel, gunicorn with 2 Uvicorn workers, as in production. With
---timescaledb-rows N, the bucket queries are also measured on the TimescaleDB test backend (PGlite WASM).
+Each of them in both database modes, one after the other, each on its own embedded server: plain PostgreSQL,
+then native TimescaleDB (preloaded; old chunks compressed by the columnstore policy before the queries).
+gunicorn with 2 Uvicorn workers, as in production.
 
-Run: ./bench/run.sh [--sizes 1000000,10000000] [--seconds 10] [--timescaledb-rows 10000000]
-(10M events in the WASM backend take ~11 minutes to load and ~15 GB of memory: the most this 24 GiB machine holds.)
+Run: ./bench/run.sh [--sizes 1000000,10000000] [--seconds 10] [--modes postgresql,timescaledb]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from studytrack.auth.tokens import create_token
 from studytrack.config import load_settings
 from studytrack.database.embedded import start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
+from studytrack.database.timescaledb_build import TIMESCALEDB_VERSION, is_installed
 
 REPO = Path(__file__).resolve().parent.parent
 TAGS = ["cka", "ckad", "terraform", "aws-saa", "github actions", "python", "sql", "linux", "go", "rust"]
@@ -203,7 +205,7 @@ def bulk_load(url: str, count: int, seed: int) -> None:
 
 
 def rebuild_rollup(url: str) -> None:
-    """After bulk COPY (which bypasses the ingest path) rebuild plain mode's rollup, as migration 0004 does."""
+    """After bulk COPY (which bypasses the ingest path) rebuild plain mode's rollup table."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("TRUNCATE events_15m")
         conn.execute(
@@ -211,12 +213,6 @@ def rebuild_rollup(url: str) -> None:
             " SELECT date_bin(INTERVAL '15 minutes', time, TIMESTAMPTZ '2000-01-03 00:00:00+00'), tag,"
             " sum(minutes), count(*) FROM events GROUP BY 1, 2"
         )
-        conn.execute("VACUUM ANALYZE events")
-        conn.execute("VACUUM ANALYZE events_15m")
-        # Queries are measured in a steady state, not while the server and the kernel are still writing
-        # the bulk load's gigabytes back to disk on the same two cores.
-        conn.execute("CHECKPOINT")
-    os.sync()
 
 
 def batch_ingest(base: str, token: str, batches: int, size: int = 10_000) -> float:
@@ -262,18 +258,6 @@ def query_latency(
     return statistics.median(timings), timings[min(len(timings) - 1, int(len(timings) * 0.99))]
 
 
-def executor_ms(url: str) -> float:
-    """p50 of a CPU-bound query with no table (sum over 2M generated rows): how fast this backend computes,
-    to put the two backends' query figures side by side (the WASM build is an emulated, single-threaded CPU)."""
-    timings = []
-    with psycopg.connect(url, autocommit=True) as conn:
-        for _ in range(7):
-            started = time.perf_counter()
-            conn.execute("SELECT sum(i) FROM generate_series(1, 2000000) AS i").fetchone()
-            timings.append((time.perf_counter() - started) * 1000)
-    return statistics.median(timings)
-
-
 YEAR = {"duration": "1 day", "start": (NOW - timedelta(days=365)).isoformat(), "end": NOW.isoformat()}
 # The goals: one tag over all users (<= 20 ms) and one tag for one user (<= 5 ms) at 10M events.
 QUERIES = {
@@ -296,72 +280,94 @@ def measure_queries(label: str, base: str, token: str, repeat: int) -> dict[str,
     return p50s
 
 
-def plain_mode(args: argparse.Namespace) -> None:
-    settings = load_settings()
+def throughput(rate: float, p50: float, p99: float) -> str:
+    return f"{rate:9.0f} req/s  p50 {p50:.1f} ms  p99 {p99:.1f} ms"
+
+
+def wait_for_compression(url: str, older_than: timedelta) -> str:
+    """Let the scheduler run the columnstore policy now (as it would on its own schedule); the ratio."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        job = conn.execute("SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'policy_compression'")
+        conn.execute("SELECT alter_job(%s, next_start => now())", (job.fetchone()[0],))  # type: ignore[index]
+        pending = (
+            "SELECT count(*) FROM timescaledb_information.chunks"
+            " WHERE hypertable_name = 'events' AND NOT is_compressed AND range_end < now() - %s"
+        )
+        deadline = time.monotonic() + 1800
+        while conn.execute(pending, (older_than,)).fetchone() != (0,):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the columnstore policy did not compress the old chunks in 30 minutes")
+            time.sleep(2)
+        before, after = conn.execute(
+            "SELECT sum(before_compression_total_bytes), sum(after_compression_total_bytes)"
+            " FROM chunk_columnstore_stats('events') WHERE compression_status = 'Compressed'"
+        ).fetchone()  # type: ignore[misc]
+    return f"{before / 2**20:.0f} MB -> {after / 2**20:.0f} MB ({before / after:.1f}x)"
+
+
+def prepare_queries(url: str, timescaledb: bool, compress_after: timedelta | None) -> None:
+    """After a bulk load: the rollup caught up (and, in TimescaleDB mode, old chunks compressed), then a
+    checkpoint, so queries are measured in a steady state."""
+    if timescaledb:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CALL refresh_continuous_aggregate('events_15m', NULL, now() - interval '15 minutes')")
+        if compress_after is not None:
+            report("  columnstore after the policy ran", wait_for_compression(url, compress_after))
+    else:
+        rebuild_rollup(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE events")
+        conn.execute("VACUUM ANALYZE events_15m")
+        conn.execute("CHECKPOINT")
+    os.sync()
+
+
+def measure_mode(args: argparse.Namespace, mode: str) -> None:
+    """Ingest and queries on one embedded server: plain PostgreSQL, or native TimescaleDB preloaded."""
+    timescaledb = mode == "timescaledb"
+    settings = replace(load_settings(), timescaledb="required" if timescaledb else "off")
+    name = f"TimescaleDB {TIMESCALEDB_VERSION}" if timescaledb else "plain PostgreSQL"
+    env = {"TIMESCALEDB": settings.timescaledb}
     with tempfile.TemporaryDirectory(prefix="studytrack-bench-") as home:
-        server, url = start_embedded_database(Path(home))
+        server, url = start_embedded_database(Path(home), timescaledb=timescaledb)
         try:
             run_migrations(url, settings)
             token = make_token(url)
-            with gunicorn(url, workers=2) as base:
-                print("HTTP ingest (plain PostgreSQL, gunicorn 2 Uvicorn workers, wrk -t2 -c64):")
+            with gunicorn(url, workers=2, extra_env=env) as base:
+                print(f"HTTP ingest ({name}, gunicorn 2 Uvicorn workers, wrk -t2 -c64):")
                 noop, noop50, noop99 = wrk(f"{base}/bench/noop", token, args.seconds)
-                report("no-op POST (HTTP ceiling)", f"{noop:9.0f} req/s  p50 {noop50:.1f} ms  p99 {noop99:.1f} ms")
+                report(
+                    f"{mode}: no-op POST (HTTP ceiling)", f"{noop:9.0f} req/s  p50 {noop50:.1f} ms  p99 {noop99:.1f} ms"
+                )
                 single, s50, s99 = wrk(f"{base}/api/events/", token, args.seconds)
-                report("single-event POST /api/events/", f"{single:9.0f} req/s  p50 {s50:.1f} ms  p99 {s99:.1f} ms")
+                report(
+                    f"{mode}: single-event POST /api/events/",
+                    f"{single:9.0f} req/s  p50 {s50:.1f} ms  p99 {s99:.1f} ms",
+                )
                 batch = batch_ingest(base, token, batches=args.batches)
-                report(f"batch POST /api/events/batch ({args.batches} x 10,000)", f"{batch:9.0f} events/s")
+                report(f"{mode}: batch POST /api/events/batch ({args.batches} x 10,000)", f"{batch:9.0f} events/s")
             copy = copy_rows(url, args.batches * 10_000, seed=99)
-            report(f"raw binary COPY ({args.batches * 10_000:,} rows, same table)", f"{copy:9.0f} rows/s")
-            unnest, staged = write_strategies(url, batches=5)
-            report("  batch write, INSERT from arrays (SQL only, 10,000 rows)", f"{unnest:9.0f} rows/s")
-            report("  batch write, COPY to staging + INSERT SELECT (10,000 rows)", f"{staged:9.0f} rows/s")
-            report("ratio single / no-op  (goal >= 0.6)", f"{single / noop:9.2f}")
-            report("ratio batch / COPY    (goal >= 0.6)", f"{batch / copy:9.2f}")
+            report(f"{mode}: raw binary COPY ({args.batches * 10_000:,} rows, same table)", f"{copy:9.0f} rows/s")
+            report(f"{mode}: ratio single / no-op", f"{single / noop:9.2f}")
+            report(f"{mode}: ratio batch / COPY", f"{batch / copy:9.2f}")
 
-            report("CPU-bound SQL, sum over 2M generated rows (plain PostgreSQL)", f"p50 {executor_ms(url):7.1f} ms")
             loaded = 0
             with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("TRUNCATE events, events_15m")
+                conn.execute("TRUNCATE events" if timescaledb else "TRUNCATE events, events_15m")
             for size in args.sizes:
-                print(f"Bucket queries at {size:,} events (plain PostgreSQL, rollup table):")
+                print(f"Bucket queries at {size:,} events ({name}):")
+                if timescaledb and loaded:  # indexes cannot be dropped over compressed chunks: start afresh
+                    with psycopg.connect(url, autocommit=True) as conn:
+                        conn.execute("TRUNCATE events")
+                        conn.execute("CALL refresh_continuous_aggregate('events_15m', NULL, NULL)")
+                    loaded = 0
                 bulk_load(url, size - loaded, seed=size)
                 loaded = size
-                rebuild_rollup(url)
-                with gunicorn(url, workers=2) as base:
-                    measure_queries(f"{size:>10,} events", base, token, args.repeat)
+                prepare_queries(url, timescaledb, settings.compress_after)
+                with gunicorn(url, workers=2, extra_env=env) as base:
+                    measure_queries(f"{mode}: {size:>10,} events", base, token, args.repeat)
         finally:
             stop_embedded_database(server)
-
-
-def timescaledb_mode(args: argparse.Namespace) -> None:
-    """The same queries on real TimescaleDB (PGlite WASM, one connection): the largest size it holds."""
-    settings = load_settings()
-    server_dir = REPO / "tests" / "timescaledb" / "server"
-    server = subprocess.Popen(
-        ["node", "server.mjs", "--port", "0"], cwd=server_dir, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        url = line.split()[1]
-        from dataclasses import replace
-
-        run_migrations(url, replace(settings, timescaledb="required"))
-        report("CPU-bound SQL, sum over 2M generated rows (WASM)", f"p50 {executor_ms(url):7.1f} ms")
-        print(f"Bucket queries at {args.timescaledb_rows:,} events (TimescaleDB 2.23 WASM, continuous aggregate):")
-        rate = copy_rows(url, args.timescaledb_rows, seed=7)
-        report("  COPY into the hypertable (WASM)", f"{rate:9.0f} rows/s")
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CALL refresh_continuous_aggregate('events_15m', NULL, now() - interval '15 minutes')")
-            conn.execute("ANALYZE events")
-        token = make_token(url)
-        env = {"TIMESCALEDB": "required", "DB_POOL_SIZE": "1"}
-        with gunicorn(url, workers=1, extra_env=env) as base:
-            measure_queries(f"{args.timescaledb_rows:>10,} events, TimescaleDB", base, token, args.repeat)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def main() -> None:
@@ -370,13 +376,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per HTTP benchmark")
     parser.add_argument("--batches", type=int, default=20, help="10,000-event batches for batch ingest and COPY")
     parser.add_argument("--repeat", type=int, default=200, help="requests per query latency figure")
-    parser.add_argument("--timescaledb-rows", type=int, default=0, help="also measure TimescaleDB (WASM) at N rows")
+    parser.add_argument("--modes", default="postgresql,timescaledb", help="database modes, in this order")
     args = parser.parse_args()
     args.sizes = sorted(int(size) for size in args.sizes.split(","))
+    if "timescaledb" in args.modes and not is_installed():
+        parser.error("TimescaleDB is not in the embedded PostgreSQL: run `studytrack timescaledb install` first")
     print(f"studytrack benchmark, {os.cpu_count()} CPUs, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
-    plain_mode(args)
-    if args.timescaledb_rows:
-        timescaledb_mode(args)
+    for mode in args.modes.split(","):
+        measure_mode(args, mode)
     print("\n| measurement | result |\n|---|---|")
     for name, value in ROWS:
         print(f"| {name.strip()} | {' '.join(value.split())} |")

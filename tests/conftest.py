@@ -2,22 +2,18 @@
 
 * `server_url`: a plain PostgreSQL (the embedded wheel, or TEST_DATABASE_URL), for tests that need their own
   databases or several connections.
-* `backend`: every API test runs twice, on plain PostgreSQL and on real TimescaleDB (the PGlite WASM build
-  served by tests/timescaledb/server). That backend serves one session at a time, so tests reach the
-  database through the app's own pool (`Database`), one connection for both.
+* `timescaledb_server_url`: a native TimescaleDB 2.29 (the same wheel's server with the extension preloaded;
+  `studytrack timescaledb install` put it there), or TEST_TIMESCALEDB_URL.
+* `backend`: every API test runs twice, on plain PostgreSQL and on TimescaleDB, each on its own server.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import select
-import shutil
-import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -30,13 +26,13 @@ from psycopg.rows import tuple_row
 
 from studytrack.auth.tokens import create_token
 from studytrack.config import Settings, load_settings
-from studytrack.database.embedded import start_embedded_database, stop_embedded_database
+from studytrack.database.embedded import restart_embedded_database, start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
+from studytrack.database.timescaledb_build import is_installed as timescaledb_installed
 from studytrack.events.ingest import NewEvent
 from studytrack.web.app import create_app
 
 REPO = Path(__file__).resolve().parent.parent
-TIMESCALEDB_SERVER = REPO / "tests" / "timescaledb" / "server"
 BACKENDS = ("postgresql", "timescaledb")
 
 # CI runs the same examples every time, so a red run can be replayed.
@@ -63,46 +59,38 @@ def server_url() -> Iterator[str]:
             stop_embedded_database(server)
 
 
-def _timescaledb_unavailable() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed"
-    if not (TIMESCALEDB_SERVER / "node_modules").is_dir():
-        return f"run `npm ci` in {TIMESCALEDB_SERVER.relative_to(REPO)}"
-    return None
-
-
-@contextmanager
-def timescaledb_server() -> Iterator[str]:
-    """Real TimescaleDB 2.23 (PGlite WASM) over the wire protocol on a loopback port, in memory."""
-    if reason := _timescaledb_unavailable():
-        if os.environ.get("CI"):
-            pytest.fail(f"the TimescaleDB test backend must run in CI: {reason}")
-        pytest.skip(f"TimescaleDB test backend unavailable locally: {reason}")
-    # stdin is a pipe: when this process dies, the server sees EOF and exits.
-    server = subprocess.Popen(
-        ["node", "server.mjs", "--port", "0"],
-        cwd=TIMESCALEDB_SERVER,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdout is not None
-    ready, _, _ = select.select([server.stdout], [], [], 90)
-    line = server.stdout.readline() if ready else ""
-    if not line.startswith("READY "):
-        server.kill()
-        pytest.fail(f"the TimescaleDB test server did not start: {line!r}")
-    try:
-        yield line.split()[1]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
 @pytest.fixture(scope="session")
 def timescaledb_server_url() -> Iterator[str]:
-    with timescaledb_server() as url:
+    """A native TimescaleDB server: TEST_TIMESCALEDB_URL, or an embedded one with the extension preloaded."""
+    if url := os.environ.get("TEST_TIMESCALEDB_URL"):
         yield url
+        return
+    if not timescaledb_installed():
+        pytest.fail(
+            "TimescaleDB is not in the embedded PostgreSQL: run `studytrack timescaledb install` (tests/run.sh does)"
+        )
+    with tempfile.TemporaryDirectory(prefix="studytrack-tests-timescaledb-") as home:
+        server, url = start_embedded_database(Path(home), timescaledb=True)
+        # Each test database runs a TimescaleDB scheduler of its own: room for many at once.
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET max_worker_processes = 128")
+            conn.execute("ALTER SYSTEM SET timescaledb.max_background_workers = 112")
+        restart_embedded_database(server)
+        try:
+            yield url
+        finally:
+            stop_embedded_database(server)
+
+
+def backend_server(backend: str, request: pytest.FixtureRequest) -> str:
+    """The server URL of a backend (`postgresql` or `timescaledb`)."""
+    fixture = "timescaledb_server_url" if backend == "timescaledb" else "server_url"
+    return str(request.getfixturevalue(fixture))
+
+
+def backend_mode(backend: str, settings: Settings) -> Settings:
+    """TIMESCALEDB=required on the TimescaleDB server, off on the plain one."""
+    return dataclasses.replace(settings, timescaledb="required" if backend == "timescaledb" else "off")
 
 
 @pytest.fixture(scope="session")
@@ -124,18 +112,13 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def backend_settings(backend: str, settings: Settings) -> Settings:
-    if backend == "timescaledb":
-        return dataclasses.replace(settings, timescaledb="required", db_pool_size=1)
-    return dataclasses.replace(settings, timescaledb="off")
+    return backend_mode(backend, settings)
 
 
 @pytest.fixture(scope="session")
 def database_url(backend: str, backend_settings: Settings, request: pytest.FixtureRequest) -> str:
     """A fresh database on the backend, migrated by the same code path as `studytrack migrate`."""
-    if backend == "timescaledb":
-        url = str(request.getfixturevalue("timescaledb_server_url"))
-    else:
-        url = create_database(str(request.getfixturevalue("server_url")), "studytrack_test")
+    url = create_database(backend_server(backend, request), "studytrack_test")
     run_migrations(url, backend_settings)
     return url
 

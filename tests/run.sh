@@ -7,15 +7,14 @@ cd "$(dirname "$0")/.."
 source boot/venv.sh
 ensure_venv requirements-dev.txt
 
-# The TimescaleDB test backend (PGlite WASM build served over the wire protocol): pinned by its lock file.
-server=tests/timescaledb/server
-if command -v npm >/dev/null; then
-    if [ ! -d "$server/node_modules" ] || [ "$server/package-lock.json" -nt "$server/node_modules/.package-lock.json" ]; then
-        (cd "$server" && npm ci --no-audit --no-fund --loglevel=error)
+# Native TimescaleDB in the embedded PostgreSQL: built once per machine from the vendored source, then cached.
+if ! python -c 'import sys; from studytrack.database.timescaledb_build import is_installed; sys.exit(not is_installed())'; then
+    if ! command -v cmake >/dev/null || ! command -v make >/dev/null || ! command -v cc >/dev/null; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake gcc make >/dev/null
+        fi
     fi
-elif [ -n "${CI:-}" ]; then
-    echo "CI needs Node.js and npm for the TimescaleDB test backend" >&2
-    exit 1
+    studytrack timescaledb install --source "${TIMESCALEDB_SOURCE:-../shared/vendor/timescaledb-2.29.2.tar.gz}"
 fi
 
 # Real headless Chromium for the dashboard tests (Debian's package; Playwright drives it, no browser download).

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import httpx
 import psutil
+import psycopg
 
+from studytrack.database.embedded import start_embedded_database, stop_embedded_database
+from studytrack.database.timescaledb_build import TIMESCALEDB_VERSION
 from tests.conftest import REPO
 from tests.live import free_port, wait_healthy
 
@@ -26,10 +29,10 @@ def postgres_processes(data_dir: Path) -> list[psutil.Process]:
 
 
 @contextmanager
-def serving(home: Path) -> Iterator[str]:
+def serving(home: Path, **settings: str) -> Iterator[str]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "POSTGRES_HOST")}
-    env["STUDYTRACK_HOME"] = str(home)
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "POSTGRES_HOST", "TIMESCALEDB")}
+    env |= {"STUDYTRACK_HOME": str(home), **settings}
     process = subprocess.Popen(
         [sys.executable, "-m", "studytrack", "serve", "--port", str(port)],
         cwd=REPO,
@@ -61,7 +64,7 @@ def test_serve_starts_an_embedded_database_whose_data_survives_restarts(tmp_path
         auth = {"Authorization": f"Bearer {token}"}
         created = httpx.post(f"{base}/api/events/", json={"tag": "cka", "minutes": 25}, headers=auth, timeout=10)
         assert created.status_code == 201
-        assert httpx.get(f"{base}/healthz").json()["mode"] == "postgresql"
+        assert httpx.get(f"{base}/healthz").json()["mode"] == "timescaledb"
     assert postgres_processes(home) == [], "the embedded database must stop with the service"
     assert (home / "admin-token").stat().st_mode & 0o777 == 0o600
 
@@ -96,3 +99,26 @@ def test_token_commands_work_against_the_embedded_database_while_it_serves(tmp_p
         assert token not in listed.stdout
         assert studytrack("token", "revoke", "ana-app").returncode == 0
     assert postgres_processes(home) == []
+
+
+def test_serve_on_the_embedded_default_runs_timescaledb_with_its_scheduler(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with serving(home) as base:
+        health = httpx.get(f"{base}/healthz").json()
+        assert (health["mode"], health["timescaledb"]) == ("timescaledb", TIMESCALEDB_VERSION)
+        server, url = start_embedded_database(home)  # attaches to the running server, as the CLI does
+        try:
+            with psycopg.connect(url) as conn:
+                workers = conn.execute(
+                    "SELECT application_name FROM pg_stat_activity WHERE backend_type LIKE 'TimescaleDB%'"
+                ).fetchall()
+                telemetry = conn.execute("SHOW timescaledb.telemetry_level").fetchone()
+        finally:
+            stop_embedded_database(server)
+        assert any("Scheduler" in name for (name,) in workers), workers
+        assert telemetry == ("off",)
+
+
+def test_timescaledb_off_serves_the_embedded_default_in_plain_mode(tmp_path: Path) -> None:
+    with serving(tmp_path / "home", TIMESCALEDB="off") as base:
+        assert httpx.get(f"{base}/healthz").json()["mode"] == "postgresql"

@@ -19,6 +19,7 @@ from studytrack.database.embedded import start_embedded_database, stop_embedded_
 from studytrack.database.migrate import run_migrations
 from studytrack.database.mode import detect_mode
 from studytrack.database.status import event_totals, timescale_status
+from studytrack.database.timescaledb_build import DEFAULT_SOURCE
 from studytrack.datacli import add_data_commands
 from studytrack.logs import configure_logging
 
@@ -29,7 +30,7 @@ def _database_url(settings: Settings) -> tuple[str, Any]:
     """The configured database, or the embedded one under STUDYTRACK_HOME (handle to stop it)."""
     if settings.database_url is not None:
         return settings.database_url, None
-    server, url = start_embedded_database(settings.studytrack_home)
+    server, url = start_embedded_database(settings.studytrack_home, timescaledb=settings.timescaledb != "off")
     return url, server
 
 
@@ -99,6 +100,22 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
             stop_embedded_database(server)
 
 
+def cmd_timescaledb_install(settings: Settings, args: argparse.Namespace) -> int:
+    from studytrack.database import timescaledb_build
+
+    if timescaledb_build.is_installed() and not args.force:
+        version, prefix = timescaledb_build.TIMESCALEDB_VERSION, timescaledb_build.pginstall()
+        print(f"TimescaleDB {version} is already installed in {prefix}")
+        return 0
+    try:
+        source = args.source or settings.timescaledb_source or timescaledb_build.DEFAULT_SOURCE
+        timescaledb_build.install(source, progress=lambda line: print(line, flush=True))
+    except timescaledb_build.TimescaleDBInstallError as exc:
+        print(f"studytrack timescaledb install: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="studytrack", description=__doc__)
     parser.add_argument("--version", action="version", version=f"studytrack {__version__}")
@@ -118,6 +135,16 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=cmd_db_status)
     add_data_commands(commands)
+
+    timescaledb = commands.add_parser("timescaledb", help="the TimescaleDB extension of the embedded PostgreSQL")
+    actions = timescaledb.add_subparsers(dest="timescaledb_command", required=True)
+    install = actions.add_parser("install", help="build the pinned TimescaleDB into the embedded PostgreSQL (cached)")
+    install.add_argument(
+        "--source",
+        help=f"the source tarball (path or URL) or directory (default: TIMESCALEDB_SOURCE, else {DEFAULT_SOURCE})",
+    )
+    install.add_argument("--force", action="store_true", help="install again even if it is installed")
+    install.set_defaults(handler=cmd_timescaledb_install)
 
     add_token_commands(commands)
     commands.choices["token"].set_defaults(handler=cmd_token)

@@ -32,6 +32,7 @@ class Settings:
     log_format: str = "text"
     cors_origins: tuple[str, ...] = ()
     timescaledb: str = "auto"
+    timescaledb_source: str | None = None  # `studytrack timescaledb install`: tarball path, URL or directory
     chunk_time_interval: timedelta = timedelta(days=7)
     compress_after: timedelta | None = timedelta(days=30)
     retention: timedelta | None = None
@@ -135,6 +136,7 @@ def load_settings(env_file: Path | None = None) -> Settings:
         log_format=str(_read(config, "LOG_FORMAT", "text", Choices(["text", "json"]))),
         cors_origins=origins,
         timescaledb=timescaledb,
+        timescaledb_source=str(config("TIMESCALEDB_SOURCE", default="")) or None,
         chunk_time_interval=_chunk_interval(config),
         compress_after=_days_or_off(config, "COMPRESS_AFTER_DAYS", 30),
         retention=_days_or_off(config, "RETENTION_DAYS", 0),

@@ -1,4 +1,4 @@
-"""Fault-test fixtures: a fresh, migrated plain-PostgreSQL database and an admin token made by the CLI."""
+"""Fault-test fixtures: a fresh, migrated database on each backend and an admin token made by the CLI."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from studytrack.config import Settings
 from studytrack.database.migrate import run_migrations
-from tests.conftest import create_database
+from tests.conftest import backend_mode, backend_server, create_database
 from tests.faults.harness import create_admin_token
 
 
@@ -20,8 +20,8 @@ class Target:
 
 
 @pytest.fixture
-def target(server_url: str, settings: Settings, tmp_path: Path, request: pytest.FixtureRequest) -> Target:
-    """A fresh database on the test server, migrated, with an admin token created by `studytrack token create`."""
-    url = create_database(server_url, "faults")
-    run_migrations(url, dataclasses.replace(settings, timescaledb="off"))
+def target(backend: str, settings: Settings, tmp_path: Path, request: pytest.FixtureRequest) -> Target:
+    """A fresh database on the backend's server, migrated, with an admin token made by `studytrack token create`."""
+    url = create_database(backend_server(backend, request), "faults")
+    run_migrations(url, backend_mode(backend, settings))
     return Target(url, create_admin_token(url, f"fault-{request.node.name[:40]}", tmp_path))

