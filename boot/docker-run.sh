@@ -4,6 +4,8 @@
 #   2. run `studytrack migrate` exactly once, here, before any worker exists
 #      (replicas starting together are serialized by the migrator's advisory lock);
 #   3. exec gunicorn with Uvicorn workers, so gunicorn becomes PID 1 and gets SIGTERM itself.
+# `docker-run.sh migrate` does 1 and 2 and exits (Railway's pre-deploy step, see railway.json).
+# `studytrack migrate` also stores ADMIN_TOKEN, when set, as the admin token (never printed).
 #
 # Configuration comes from the environment only: DATABASE_URL (or POSTGRES_HOST + POSTGRES_*),
 # PORT (8000), WEB_CONCURRENCY (2 x CPUs, at most 8), GRACEFUL_TIMEOUT (30), DB_WAIT_SECONDS (60).
@@ -44,6 +46,15 @@ run() {
     child=0
     return "$status"
 }
+
+# Any other argument fails at once: a platform that passed this script unexpected words (say, a
+# pre-deploy command appended to the ENTRYPOINT) gets an error, not a server that never exits.
+mode=serve
+if (($# == 1)) && [[ "$1" == migrate ]]; then
+    mode=migrate
+elif (($# > 0)); then
+    die "unknown arguments; the only one accepted is 'migrate' (wait for the database, migrate, exit)"
+fi
 
 PORT="${PORT:-8000}"
 is_positive_int "$PORT" || die "PORT must be a positive integer"
@@ -108,6 +119,10 @@ log "migrating the database schema"
 status=0
 run studytrack migrate || status=$?
 ((status == 0)) || die "migration failed (exit ${status})"
+if [[ "$mode" == migrate ]]; then
+    log "migrate only: done"
+    exit 0
+fi
 
 gunicorn_args=(
     --config python:studytrack.web.gunicorn_conf

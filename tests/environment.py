@@ -10,6 +10,7 @@ import os
 
 SERVICE_SETTINGS = (
     # studytrack.config
+    "ADMIN_TOKEN",
     "AUTH_DISABLED",
     "CHUNK_TIME_INTERVAL_DAYS",
     "COMPRESS_AFTER_DAYS",

@@ -82,3 +82,39 @@ def test_a_bad_setting_fails_fast_naming_its_key(
 def test_passwords_never_appear_in_a_logged_url() -> None:
     assert redact_url("postgresql://app:s3cret@db:5432/study") == "postgresql://app:***@db:5432/study"
     assert redact_url("postgresql://app@db/study") == "postgresql://app@db/study"
+
+
+GOOD_ADMIN_TOKEN = "st_0123456789abcdef_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_aBcDe"
+
+
+def test_admin_token_is_unset_by_default_and_kept_when_well_formed(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings(clean_env).admin_token is None
+    monkeypatch.setenv("ADMIN_TOKEN", f"  {GOOD_ADMIN_TOKEN}\n")
+    assert load_settings(clean_env).admin_token == GOOD_ADMIN_TOKEN
+
+
+def test_admin_token_is_kept_out_of_the_settings_repr(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADMIN_TOKEN", GOOD_ADMIN_TOKEN)
+    assert GOOD_ADMIN_TOKEN.split("_")[2] not in repr(load_settings(clean_env))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "correct-horse-battery-staple-correct-horse-battery",  # not our token shape
+        "st_0123456789abcdef_short",  # fewer than 43 characters of secret
+        "st_0123456789abcdef_" + "ab" * 30,  # long enough, but two distinct characters
+        "st_key!_" + GOOD_ADMIN_TOKEN.split("_", 2)[2],  # key id not alphanumeric
+        "st_0123456789abcdef_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789+/aBcDe",  # not base64url
+    ],
+)
+def test_a_weak_or_malformed_admin_token_fails_fast_without_echoing_it(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("ADMIN_TOKEN", value)
+    with pytest.raises(SettingsError, match="ADMIN_TOKEN") as raised:
+        load_settings(clean_env)
+    assert value not in str(raised.value)
+    assert value.rsplit("_", 1)[-1] not in str(raised.value)

@@ -13,7 +13,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from studytrack import __version__
-from studytrack.auth.cli import add_token_commands, ensure_local_admin_token
+from studytrack.auth.cli import add_token_commands, apply_admin_token, ensure_local_admin_token
 from studytrack.config import Settings, SettingsError, get_settings
 from studytrack.database.embedded import start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
@@ -38,6 +38,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     url, server = _database_url(settings)
     try:
         run_migrations(url, settings)
+        apply_admin_token(url, settings)
     finally:
         if server is not None:
             stop_embedded_database(server)
@@ -50,6 +51,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     url, server = _database_url(settings)
     try:
         run_migrations(url, settings)
+        apply_admin_token(url, settings)
         if server is not None and not settings.auth_disabled:
             ensure_local_admin_token(url, settings.studytrack_home)
         run_gunicorn(database_url=url, host=args.host, port=args.port or settings.port, workers=args.workers or 1)
@@ -159,8 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"studytrack: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
-    handler = args.handler
-    return int(handler(settings, args))
+    try:
+        return int(args.handler(settings, args))
+    except SettingsError as exc:  # a setting only the database can refute (ADMIN_TOKEN's key id)
+        print(f"studytrack: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

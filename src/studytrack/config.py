@@ -6,7 +6,8 @@ Environment variables win over `.env`; a bad value fails fast with a message nam
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +17,9 @@ from decouple import Choices, Config, Csv, RepositoryEmpty, RepositoryEnv, Undef
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 TIMESCALEDB_MODES = ("auto", "off", "required")
+# An API token's shape (`st_<key id>_<secret>`) with a secret of at least 256 bits of base64url.
+ADMIN_TOKEN_SHAPE = re.compile(r"st_[A-Za-z0-9]{8,32}_[A-Za-z0-9_-]{43,128}")
+ADMIN_TOKEN_MIN_DISTINCT = 16  # distinct characters in the secret: refuses "aaaa..." and short cycles
 
 
 class SettingsError(ValueError):
@@ -44,6 +48,7 @@ class Settings:
     db_timeout_seconds: float = 5.0
     auth_disabled: bool = False
     public_badges: bool = False
+    admin_token: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -109,6 +114,20 @@ def _days_or_off(config: Config, key: str, default: int) -> timedelta | None:
     return timedelta(days=days) if days else None
 
 
+def _admin_token(config: Config) -> str | None:
+    """ADMIN_TOKEN, checked for shape and entropy; the message never shows the value."""
+    token = str(config("ADMIN_TOKEN", default="")).strip()
+    if not token:
+        return None
+    secret = token.split("_", 2)[2] if ADMIN_TOKEN_SHAPE.fullmatch(token) else ""
+    if len(set(secret)) < ADMIN_TOKEN_MIN_DISTINCT:
+        raise SettingsError(
+            "setting ADMIN_TOKEN must read st_<8-32 letters or digits>_<43-128 random characters of "
+            "A-Z a-z 0-9 - _> (the value is not shown)"
+        )
+    return token
+
+
 def load_settings(env_file: Path | None = None) -> Settings:
     """Read every setting; raise SettingsError naming the first bad key."""
     env_file = env_file or Path.cwd() / ".env"
@@ -147,6 +166,7 @@ def load_settings(env_file: Path | None = None) -> Settings:
         db_pool_size=_positive("DB_POOL_SIZE", _read(config, "DB_POOL_SIZE", 10, int)),
         auth_disabled=bool(_read(config, "AUTH_DISABLED", False, bool)),
         public_badges=bool(_read(config, "PUBLIC_BADGES", False, bool)),
+        admin_token=_admin_token(config),
         db_timeout_seconds=float(_read(config, "DB_TIMEOUT_SECONDS", 5.0, float)),  # type: ignore[arg-type]
     )
 

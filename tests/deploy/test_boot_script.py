@@ -120,10 +120,10 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def boot(tmp_path: Path) -> Iterator[Launcher]:
-    """Start boot/docker-run.sh with the given settings (PORT: a free one); stopped at teardown."""
+    """Start boot/docker-run.sh with the given arguments and settings (PORT: a free one); stopped at teardown."""
     started: list[Boot] = []
 
-    def launch(**settings: str) -> Boot:
+    def launch(*args: str, **settings: str) -> Boot:
         port = free_port()
         log = tmp_path / f"boot-{len(started)}.log"
         env = clean_environ()
@@ -136,7 +136,7 @@ def boot(tmp_path: Path) -> Iterator[Launcher]:
         env.update(settings)
         with log.open("wb") as sink:
             process = subprocess.Popen(
-                ["bash", str(BOOT_SCRIPT)],
+                ["bash", str(BOOT_SCRIPT), *args],
                 cwd=tmp_path,  # no .env here: only the environment configures the app, as in the image
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -268,6 +268,34 @@ def test_four_boots_at_once_on_a_fresh_database_migrate_it_exactly_once(boot: La
         server.process.send_signal(signal.SIGTERM)
     for server in servers:
         assert server.wait_exit(GRACEFUL_TIMEOUT + 10) == 0, server.output()
+
+
+def test_three_pre_deploy_migrations_at_once_migrate_once_store_admin_token_once_and_exit(
+    boot: Launcher, server_url: str
+) -> None:
+    """Railway's pre-deploy step: `docker-run.sh migrate` waits, migrates, stores ADMIN_TOKEN and exits."""
+    database_url = create_database(server_url, "predeploy")
+    token = f"st_{'ab12' * 4}_{'Zq9-x_Y8wV7uT6sR5pO4nM3lK2jI1hG0fEdCbA-Zq9x'}"
+    runs = [boot("migrate", DATABASE_URL=database_url, ADMIN_TOKEN=token) for _ in range(3)]
+    assert [run.wait_exit(90) for run in runs] == [0, 0, 0], [run.output() for run in runs]
+
+    outputs = [run.output() for run in runs]
+    assert sum(len(re.findall(r"Running upgrade\s+-> 0001", out)) for out in outputs) == 1
+    for out in outputs:
+        assert "[boot] migrate only: done" in out
+        assert "starting gunicorn" not in out
+        assert token.split("_", 2)[2] not in out
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT name, scopes FROM api_tokens").fetchall()
+    assert rows == [("ADMIN_TOKEN", ["admin"])]
+
+
+@pytest.mark.parametrize("args", [("serve",), ("migrate", "now"), ("/bin/bash", "/app/boot/docker-run.sh", "migrate")])
+def test_unexpected_arguments_fail_at_once_instead_of_serving(boot: Launcher, args: tuple[str, ...]) -> None:
+    run = boot(*args, DATABASE_URL=UNREACHABLE)
+    assert run.wait_exit(20) == 1
+    assert "unknown arguments" in run.output()
+    assert "waiting" not in run.output()
 
 
 def test_without_a_database_setting_it_refuses_to_start(boot: Launcher) -> None:

@@ -89,3 +89,13 @@ def test_restarts_on_failure_a_bounded_number_of_times(railway: dict[str, Any]) 
 def test_old_deploys_get_time_to_finish_requests(railway: dict[str, Any]) -> None:
     """Railway's SIGTERM-to-SIGKILL time must exceed gunicorn's graceful timeout."""
     assert railway["deploy"]["drainingSeconds"] > script_default("GRACEFUL_TIMEOUT")
+
+
+def test_migrations_run_in_the_pre_deploy_step_with_the_images_boot_script(railway: dict[str, Any]) -> None:
+    """Railway's docs put migrations in the pre-deploy command; ours waits for the database first."""
+    (command,) = railway["deploy"]["preDeployCommand"]
+    shell, script, mode = command.split()
+    copied = {i.operands()[-1] for i in parse_dockerfile().final.all("COPY")}
+    assert (shell, mode) == ("/bin/bash", "migrate")
+    assert script in copied
+    assert (REPO / "boot" / "docker-run.sh").read_text(encoding="utf-8").count('"$1" == migrate') == 1

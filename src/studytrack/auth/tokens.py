@@ -65,6 +65,34 @@ async def create_token(conn: AsyncConnection[Any], *, name: str, scopes: list[st
     return f"{PREFIX}{key_id}_{secret}"
 
 
+# Insert or replace the named token; an unchanged one is left alone (no write, same created_at).
+# RETURNING answers nothing when unchanged, else whether the row is new (xmax = 0).
+UPSERT_TOKEN_SQL = """
+INSERT INTO api_tokens (name, key_id, secret_sha256, scopes) VALUES (%s, %s, %s, %s)
+ON CONFLICT (name) DO UPDATE
+   SET key_id = EXCLUDED.key_id, secret_sha256 = EXCLUDED.secret_sha256, scopes = EXCLUDED.scopes,
+       user_id = NULL, created_at = now()
+ WHERE (api_tokens.key_id, api_tokens.secret_sha256, api_tokens.scopes, api_tokens.user_id)
+       IS DISTINCT FROM (EXCLUDED.key_id, EXCLUDED.secret_sha256, EXCLUDED.scopes, NULL)
+RETURNING xmax = 0
+"""  # noqa: S105  (SQL, not a secret)
+
+
+async def put_token(conn: AsyncConnection[Any], *, name: str, token: str, scopes: list[str]) -> str:
+    """Store a secret chosen elsewhere under `name`: "created", "replaced" or "unchanged".
+
+    One statement, so several processes doing it at once leave exactly one row."""
+    parts = split_token(token)
+    if parts is None:
+        raise ValueError("not a studytrack token")
+    key_id, secret = parts
+    cur = await conn.execute(UPSERT_TOKEN_SQL, (name, key_id, _digest(secret), sorted(set(scopes))))
+    row = await cur.fetchone()
+    if row is None:
+        return "unchanged"
+    return "created" if row[0] else "replaced"
+
+
 async def verify_token(conn: AsyncConnection[Any], token: str) -> Principal | None:
     parts = split_token(token)
     if parts is None:
