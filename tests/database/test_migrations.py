@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from sqlmodel import SQLModel
 import studytrack.events.models  # noqa: F401  (registers the table)
 from studytrack.config import Settings
 from studytrack.database.migrate import run_migrations, sqlalchemy_url
+from studytrack.database.timescale import TimescaleDBError
 from tests.conftest import create_database
 
 HEAD = "0006"  # the newest migration
@@ -99,3 +101,26 @@ def test_plain_postgresql_mode_when_timescaledb_is_missing(plain_url: str) -> No
         ("source", "text", "YES"),
         ("received_at", "timestamp with time zone", "NO"),
     ]
+
+
+def test_timescaledb_installed_but_not_preloaded_serves_in_plain_mode_with_one_log_line(
+    server_url: str, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The plain test server has the extension's files (tests/run.sh installed them) but does not preload it.
+    url = create_database(server_url, "not_preloaded")
+    with caplog.at_level("WARNING", logger="studytrack"):
+        run_migrations(url, dataclasses.replace(settings, timescaledb="auto"))
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "plain PostgreSQL mode" in warnings[0]
+    assert "preload" in warnings[0]
+    with psycopg.connect(url) as db:
+        assert db.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'").fetchone() == (0,)
+
+
+def test_timescaledb_required_without_it_preloaded_refuses_to_start_and_says_why(
+    server_url: str, settings: Settings
+) -> None:
+    url = create_database(server_url, "required_not_preloaded")
+    with pytest.raises(TimescaleDBError, match="preload"):
+        run_migrations(url, dataclasses.replace(settings, timescaledb="required"))

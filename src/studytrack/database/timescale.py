@@ -27,14 +27,24 @@ def enable_timescaledb(bind: Connection, settings: Settings) -> str | None:
     ).scalar()
     if available is None:
         if settings.timescaledb == "required":
-            raise TimescaleDBError("TIMESCALEDB=required but this server has no timescaledb extension")
+            raise TimescaleDBError(
+                "TIMESCALEDB=required but this server has no timescaledb extension"
+                " (embedded PostgreSQL: run `studytrack timescaledb install`)"
+            )
         log.info("timescaledb extension not available: plain PostgreSQL mode")
+        return None
+    # Checked first: without the preload, CREATE EXTENSION fails with FATAL and ends the migration's session.
+    preloaded = bind.execute(text("SELECT current_setting('shared_preload_libraries')")).scalar()
+    if "timescaledb" not in str(preloaded):
+        reason = "the timescaledb extension is installed but not in shared_preload_libraries"
+        if settings.timescaledb == "required":
+            raise TimescaleDBError(f"TIMESCALEDB=required but {reason} (add it and restart the server)")
+        log.warning("%s (add it and restart the server to use it): plain PostgreSQL mode", reason)
         return None
     try:
         with bind.begin_nested():
             bind.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
     except DBAPIError as exc:
-        # Typically: the library is installed but not in shared_preload_libraries.
         if settings.timescaledb == "required":
             raise TimescaleDBError(f"cannot create the timescaledb extension: {exc.orig}") from None
         log.warning("timescaledb extension cannot be created (%s): plain PostgreSQL mode", exc.orig)

@@ -3,8 +3,9 @@ below are ever joined into statement text, chosen by the database mode and the b
 
 Bucket semantics (both modes, identical answers): a session counts in the bucket of its start
 `time`, bucketed in local time of `tz`. Fixed widths align to 2000-01-03 (a Monday, so weeks start
-on Monday), month and year widths to 2000-01-01 (months start on the 1st). This is exactly
-TimescaleDB's `time_bucket(width, time, tz)`; plain mode spells it with `date_bin` and month arithmetic.
+on Monday), month and year widths to 2000-01-01 (months start on the 1st). Both modes spell it with
+`date_bin` and month arithmetic on local time: TimescaleDB 2.29's `time_bucket(width, time, tz)` keeps the
+two passes of a repeated autumn hour apart, where local-time bucketing (and TimescaleDB up to 2.23) joins them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ _LOCAL_MONTHS = (
 )
 _LOCAL_TIME = "(time AT TIME ZONE %(tz)s)"
 _LOCAL_START = "(%(start)s::timestamptz AT TIME ZONE %(tz)s)"
-_TIMESCALE_BUCKET = "time_bucket(%(width)s::interval, time, %(tz)s)"
 _TIMESCALE_SERIES = """
     SELECT time_bucket_gapfill(%(width)s::interval, t, %(tz)s, %(start)s, %(end)s) AS bucket
     FROM (VALUES (%(start)s::timestamptz)) AS probe (t)
@@ -85,9 +85,7 @@ def _filters(*, tags: bool, user: bool, start: bool = False, end: bool = False) 
     return sql.SQL(" ").join(sql.SQL(text) for text, wanted in parts if wanted)
 
 
-def _bucket(*, timescaledb: bool, months: bool) -> str:
-    if timescaledb:
-        return _TIMESCALE_BUCKET
+def _bucket(*, months: bool) -> str:
     local = _LOCAL_MONTHS if months else _LOCAL_FIXED
     return local.format(local=_LOCAL_TIME) + " AT TIME ZONE %(tz)s"
 
@@ -120,7 +118,7 @@ def slot_query(*, rollup: bool, tags: bool, user: bool) -> sql.Composed:
 
 @lru_cache  # a handful of shapes: composed once each
 def bucket_query(
-    *, timescaledb: bool, rollup: bool, months: bool, tags: bool, user: bool, fill: bool, gapfill: bool = False
+    *, rollup: bool, months: bool, tags: bool, user: bool, fill: bool, gapfill: bool = False
 ) -> sql.Composed:
     """Minutes and counts per (bucket, tag), ordered by bucket then tag.
 
@@ -132,7 +130,7 @@ def bucket_query(
     if rollup and user:
         raise ValueError("the rollup has no user_id: per-user queries read the raw table")
     aggregate = sql.SQL(_AGGREGATE_FROM_ROLLUP if rollup else _AGGREGATE).format(
-        bucket=sql.SQL(_bucket(timescaledb=timescaledb, months=months)),
+        bucket=sql.SQL(_bucket(months=months)),
         filters=_filters(tags=tags, user=user),
     )
     if not fill:

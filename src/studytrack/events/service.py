@@ -62,7 +62,6 @@ async def bucket_series(conn: Connection, *, query: BucketQuery, mode: DatabaseM
     else:  # a bucket starts inside a DST change: bucket row by row in local time
         rollup = rollup and can_use_rollup(width, query.start)
         statement = queries.bucket_query(
-            timescaledb=mode.is_timescaledb,
             rollup=rollup,
             months=width.months is not None,
             tags=bool(query.tags),
