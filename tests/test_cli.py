@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 import psycopg
+import pytest
 
 from studytrack.database.embedded import start_embedded_database, stop_embedded_database
 from studytrack.database.timescaledb_build import TIMESCALEDB_VERSION
@@ -26,6 +28,14 @@ def postgres_processes(data_dir: Path) -> list[psutil.Process]:
         if proc.info["name"] == "postgres" and str(data_dir) in " ".join(proc.info["cmdline"] or []):
             found.append(proc)
     return found
+
+
+@pytest.fixture
+def embedded_home() -> Iterator[Path]:
+    """Not under pytest's tmp_path: a pytest session starting meanwhile makes that tree owner-only, and the
+    server (its own system user when we are root) could no longer reach it."""
+    with tempfile.TemporaryDirectory(prefix="studytrack-cli-") as parent:
+        yield Path(parent) / "home"
 
 
 @contextmanager
@@ -57,8 +67,8 @@ def serving(home: Path, **settings: str) -> Iterator[str]:
     assert process.returncode == 0
 
 
-def test_serve_starts_an_embedded_database_whose_data_survives_restarts(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+def test_serve_starts_an_embedded_database_whose_data_survives_restarts(embedded_home: Path) -> None:
+    home = embedded_home
     with serving(home) as base:
         token = (home / "admin-token").read_text().strip()
         auth = {"Authorization": f"Bearer {token}"}
@@ -75,8 +85,8 @@ def test_serve_starts_an_embedded_database_whose_data_survives_restarts(tmp_path
     assert (home / "pgdata" / "PG_VERSION").exists()
 
 
-def test_token_commands_work_against_the_embedded_database_while_it_serves(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+def test_token_commands_work_against_the_embedded_database_while_it_serves(embedded_home: Path) -> None:
+    home = embedded_home
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "POSTGRES_HOST")}
     env["STUDYTRACK_HOME"] = str(home)
 
@@ -101,8 +111,8 @@ def test_token_commands_work_against_the_embedded_database_while_it_serves(tmp_p
     assert postgres_processes(home) == []
 
 
-def test_serve_on_the_embedded_default_runs_timescaledb_with_its_scheduler(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+def test_serve_on_the_embedded_default_runs_timescaledb_with_its_scheduler(embedded_home: Path) -> None:
+    home = embedded_home
     with serving(home) as base:
         health = httpx.get(f"{base}/healthz").json()
         assert (health["mode"], health["timescaledb"]) == ("timescaledb", TIMESCALEDB_VERSION)
@@ -119,6 +129,6 @@ def test_serve_on_the_embedded_default_runs_timescaledb_with_its_scheduler(tmp_p
         assert telemetry == ("off",)
 
 
-def test_timescaledb_off_serves_the_embedded_default_in_plain_mode(tmp_path: Path) -> None:
-    with serving(tmp_path / "home", TIMESCALEDB="off") as base:
+def test_timescaledb_off_serves_the_embedded_default_in_plain_mode(embedded_home: Path) -> None:
+    with serving(embedded_home, TIMESCALEDB="off") as base:
         assert httpx.get(f"{base}/healthz").json()["mode"] == "postgresql"
