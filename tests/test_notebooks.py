@@ -1,8 +1,9 @@
-"""The notebooks: `explore.ipynb` runs headless, top to bottom, against a live server; none is committed with
-outputs. (`timescaledb.ipynb` needs a TimescaleDB server and is not executed here.)"""
+"""The notebooks run headless, top to bottom: `explore.ipynb` against a live server, `timescaledb.ipynb` against
+a database on the native TimescaleDB test server; none is committed with outputs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 
@@ -11,7 +12,8 @@ import pytest
 from nbclient import NotebookClient
 
 from studytrack.config import Settings
-from tests.conftest import REPO
+from studytrack.database.migrate import run_migrations
+from tests.conftest import REPO, create_database
 from tests.live import LiveServer, admin_token, fresh_database, gunicorn
 
 NOTEBOOKS = REPO / "notebooks"
@@ -66,3 +68,18 @@ def test_explore_notebook_runs_against_a_live_server(live_server: LiveServer, mo
     stored = [cell for cell in notebook.cells if 'post("/api/events/batch", demo)' in cell.source]
     output = "".join(o.get("text", "") for cell in stored for o in cell.outputs)
     assert "again:  0 new" in output
+
+
+def test_timescaledb_notebook_runs_against_a_timescaledb_database(
+    timescaledb_server_url: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = create_database(timescaledb_server_url, "studytrack_notebook_ts")
+    run_migrations(url, dataclasses.replace(settings, timescaledb="required"))
+    monkeypatch.setenv("DATABASE_URL", url)
+    notebook = nbformat.read(NOTEBOOKS / "timescaledb.ipynb", as_version=4)  # type: ignore[no-untyped-call]
+    client = NotebookClient(
+        notebook, kernel_name="python3", timeout=CELL_TIMEOUT_SECONDS, resources={"metadata": {"path": str(NOTEBOOKS)}}
+    )
+    client.execute()
+    printed = "".join(o.get("text", "") for cell in notebook.cells for o in cell.get("outputs", []))
+    assert "plain PostgreSQL mode" not in printed
