@@ -34,6 +34,7 @@ SERVICE_SETTINGS = (
     "RETENTION_DAYS",
     "STUDYTRACK_HOME",
     "TIMESCALEDB",
+    "TIMESCALEDB_SOURCE",
     "WEB_CONCURRENCY",
     # boot scripts, gunicorn, metrics and tracing
     "DB_WAIT_SECONDS",
