@@ -5,6 +5,7 @@ Each test gets its own database on the native TimescaleDB test server, so settin
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import random
@@ -22,6 +23,7 @@ from fastapi.testclient import TestClient
 from studytrack.config import Settings
 from studytrack.database.migrate import run_migrations
 from studytrack.database.mode import DatabaseMode
+from studytrack.events.ingest import NewEvent
 from studytrack.events.params import BucketQuery
 from studytrack.events.service import bucket_series
 from tests.conftest import Database, create_database
@@ -382,3 +384,27 @@ def test_time_bucket_gapfill_lists_the_same_buckets_as_time_bucket_across_dst(ts
     )
     assert [row[0].astimezone(UTC).strftime("%H:%M") for row in bucket] == ["05:00", "10:00", "16:00", "22:00"]
     assert gapfill == bucket
+
+
+def test_concurrent_late_writes_all_reach_the_aggregate_at_once(
+    ts_url: str, ts_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    run_migrations(ts_url, ts_settings)
+    start = datetime(2025, 3, 1, 10, tzinfo=UTC)
+    batches = [
+        [NewEvent(uuid.uuid4(), start + timedelta(minutes=7 * i + j), "cka", 1, None, None, None) for i in range(60)]
+        for j in range(6)
+    ]  # six writers whose refresh windows overlap
+    with app_client(ts_url, ts_settings) as client:
+        writer = client.app.state.writer  # type: ignore[attr-defined]
+
+        async def write_all() -> None:
+            await asyncio.gather(*(writer.write(batch) for batch in batches))
+
+        assert client.portal is not None
+        with caplog.at_level("WARNING", logger="studytrack"):
+            client.portal.call(write_all)
+        db = Database(client)
+        db.execute("ALTER MATERIALIZED VIEW events_15m SET (timescaledb.materialized_only = true)")
+        assert db.execute("SELECT sum(minutes)::int FROM events_15m") == [(360,)]
+    assert [r.getMessage() for r in caplog.records if "refresh" in r.getMessage()] == []

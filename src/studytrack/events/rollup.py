@@ -8,6 +8,7 @@ older than that (a late or imported session) is folded in by refreshing its wind
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,8 @@ _EPOCH = datetime(2000, 1, 3, tzinfo=UTC)  # time_bucket's origin
 # invalidation threshold); available since TimescaleDB 2.19, older versions take the plain call.
 REFRESH = "CALL refresh_continuous_aggregate('events_15m', %s, %s, force => true)"
 REFRESH_UNFORCED = "CALL refresh_continuous_aggregate('events_15m', %s, %s)"
+REFRESH_LOCK_ID = 0x57D7_7AC5  # pg_advisory_lock key shared by every process that refreshes after a write
+REFRESH_ATTEMPTS = 6
 
 
 def floor_grain(moment: datetime) -> datetime:
@@ -67,16 +70,34 @@ def refresh_windows(
 async def refresh_after_write(
     pool: AsyncConnectionPool[Any], times: Sequence[datetime], *, retention: timedelta | None
 ) -> None:
-    """Fold committed writes older than the watermark into the aggregate, so the next read is exact."""
+    """Fold committed writes older than the watermark into the aggregate, so the next read is exact.
+
+    TimescaleDB refuses a refresh whose window overlaps one in progress (LockNotAvailable) instead of
+    waiting, so writers take turns on an advisory lock and retry a clash with the policy job."""
     windows = refresh_windows(times, now=datetime.now(UTC), retention=retention)
     if not windows:
         return
     try:
         async with pool.connection() as conn:  # autocommit: a refresh cannot run inside a transaction block
-            for lower, upper in windows:
-                try:
-                    await conn.execute(REFRESH, (lower, upper), prepare=False)  # a utility statement
-                except (errors.UndefinedFunction, errors.UndefinedParameter):
-                    await conn.execute(REFRESH_UNFORCED, (lower, upper), prepare=False)
+            await conn.execute("SELECT pg_advisory_lock(%s)", (REFRESH_LOCK_ID,))
+            try:
+                for lower, upper in windows:
+                    await _refresh(conn, lower, upper)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (REFRESH_LOCK_ID,))
     except Exception as exc:  # the write is committed; the refresh policy catches up within minutes
         log.warning("could not refresh events_15m (%d windows): %s", len(windows), exc)
+
+
+async def _refresh(conn: Any, lower: datetime, upper: datetime) -> None:
+    for attempt in range(REFRESH_ATTEMPTS):
+        try:
+            try:
+                await conn.execute(REFRESH, (lower, upper), prepare=False)  # a utility statement
+            except (errors.UndefinedFunction, errors.UndefinedParameter):
+                await conn.execute(REFRESH_UNFORCED, (lower, upper), prepare=False)
+            return
+        except errors.LockNotAvailable:  # the refresh policy is on an overlapping window right now
+            if attempt == REFRESH_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.05 * 2**attempt)
