@@ -22,6 +22,7 @@ from studytrack.events.rollup import can_use_rollup, ceil_grain, floor_grain
 from studytrack.web.errors import ApiError
 
 Connection = AsyncConnection[Any]
+MAX_CURSOR_CHARS = 256
 
 
 async def get_event(conn: Connection, *, event_id: uuid.UUID) -> EventPublic | None:
@@ -115,6 +116,8 @@ def _encode_cursor(event: EventPublic) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    if len(cursor) > MAX_CURSOR_CHARS:  # ours are ~90 characters: refuse a big one before decoding it
+        raise ApiError(422, "invalid_cursor", "cursor is not one this service returned; pass next_cursor unchanged")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         time_text, id_text = json.loads(raw)
@@ -122,7 +125,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         if time.tzinfo is None:
             raise ValueError("naive cursor time")
         return time, uuid.UUID(id_text)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+    # RecursionError: a crafted cursor of nested arrays; whatever it holds, a cursor is the client's to fix.
+    except (ValueError, TypeError, RecursionError, binascii.Error, UnicodeDecodeError):
         raise ApiError(
             422, "invalid_cursor", "cursor is not one this service returned; pass next_cursor unchanged"
         ) from None
