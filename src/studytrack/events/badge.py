@@ -31,6 +31,9 @@ class BadgeQuery(BaseModel):
     user_id: Label | None = None
     duration: Period = Field(default="1 week", description="The period the badge totals, the one holding now.")
     tz: TimeZoneName = Field(default="UTC", description="IANA zone: the period starts at its local midnight.")
+    token: str | None = Field(
+        default=None, description="A read token, for pages that send no headers (READMEs); read by `badge_access`."
+    )
 
 
 def current_time() -> datetime:
