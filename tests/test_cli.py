@@ -12,7 +12,9 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
+from studytrack.cli import build_parser
 from tests.conftest import REPO
 from tests.live import free_port, wait_healthy
 
@@ -96,3 +98,16 @@ def test_token_commands_work_against_the_embedded_database_while_it_serves(tmp_p
         assert token not in listed.stdout
         assert studytrack("token", "revoke", "ana-app").returncode == 0
     assert postgres_processes(home) == []
+
+
+@pytest.mark.parametrize("user_id", ["", "   ", "a\tb", "x" * 129])
+def test_token_create_refuses_a_user_id_the_api_would_refuse(user_id: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["token", "create", "--name", "n", "--scope", "read", "--user-id", user_id])
+    assert exited.value.code == 2
+    assert "--user-id" in capsys.readouterr().err
+
+
+def test_token_create_trims_the_user_id_as_the_api_does() -> None:
+    args = build_parser().parse_args(["token", "create", "--name", "n", "--scope", "read", "--user-id", " bob "])
+    assert args.user_id == "bob"

@@ -184,7 +184,9 @@ def test_an_unknown_token_in_the_query_string_is_a_401(client: TestClient, db: D
     assert response.json()["code"] == "invalid_token"
 
 
-def test_public_badges_show_everyones_total_without_a_token(client: TestClient, db: Database, public_badges: None) -> None:
+def test_public_badges_show_everyones_total_without_a_token(
+    client: TestClient, db: Database, public_badges: None
+) -> None:
     response = client.get("/api/badge.svg", headers={"Authorization": ""})
     assert badge_texts(response) == ["study", "0h 0m this week"]
 
