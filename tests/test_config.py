@@ -82,3 +82,10 @@ def test_a_bad_setting_fails_fast_naming_its_key(
 def test_passwords_never_appear_in_a_logged_url() -> None:
     assert redact_url("postgresql://app:s3cret@db:5432/study") == "postgresql://app:***@db:5432/study"
     assert redact_url("postgresql://app@db/study") == "postgresql://app@db/study"
+
+
+def test_a_password_in_the_database_urls_query_string_is_redacted() -> None:
+    assert redact_url("postgresql://app@db/study?password=s3cret&sslmode=require") == (
+        "postgresql://app@db/study?password=***&sslmode=require"
+    )
+    assert "s3cret" not in redact_url("postgresql://app:pw@db/study?pass%77ord=s3cret")

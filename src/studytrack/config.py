@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from decouple import Choices, Config, Csv, RepositoryEmpty, RepositoryEnv, UndefinedValueError
 
@@ -71,13 +71,17 @@ def normalize_database_url(url: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password replaced, safe to log."""
+    """The URL with its password replaced, in the user part and in the query (`?password=`), safe to log."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    if parts.password is not None:
+        host = parts.netloc.rsplit("@", 1)[1]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    if parts.query:
+        pairs = [pair.partition("=") for pair in parts.query.split("&")]
+        secret = ("password", "sslpassword")  # libpq's query-string spellings of a secret
+        query = "&".join(f"{n}={'***' if unquote(n).lower() in secret else v}" if s else n for n, s, v in pairs)
+        parts = parts._replace(query=query)
+    return urlunsplit(parts)
 
 
 def _database_url(config: Config) -> str | None:
