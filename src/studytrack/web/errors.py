@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from studytrack.logs import request_id
 
 log = logging.getLogger(__name__)
+MAX_ERROR_DETAILS = 100  # an answer lists the first 100 faults and counts the rest: its size stays bounded
 
 
 class ErrorDetail(BaseModel):
@@ -73,11 +74,14 @@ def _detail(error: dict[str, Any]) -> ErrorDetail:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    details = [_detail(error) for error in exc.errors()]
+    errors = exc.errors()
+    details = [_detail(error) for error in errors[:MAX_ERROR_DETAILS]]
     first = details[0] if details else ErrorDetail(location="body", field="", message="is invalid")
     summary = f"{first.field or first.location}: {first.message}"
-    if len(details) > 1:
-        summary += f" (and {len(details) - 1} more)"
+    if len(errors) > 1:
+        summary += f" (and {len(errors) - 1} more)"
+    if len(errors) > MAX_ERROR_DETAILS:
+        summary += f"; details lists the first {MAX_ERROR_DETAILS} of {len(errors)}"
     return error_response(422, "validation_error", summary, details)
 
 
