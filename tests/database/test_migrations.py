@@ -18,7 +18,7 @@ from studytrack.config import Settings
 from studytrack.database.migrate import run_migrations, sqlalchemy_url
 from tests.conftest import create_database
 
-HEAD = "0006"  # the newest migration
+HEAD = "0007"  # the newest migration
 
 
 @pytest.fixture(scope="module")

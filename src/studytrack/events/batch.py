@@ -31,6 +31,12 @@ def _too_many(max_events: int) -> ApiError:
     return ApiError(422, "batch_too_large", f"a batch holds at most {max_events} events; split it")
 
 
+def _after_space(text: str, index: int) -> int:
+    match = _SPACE.match(text, index)
+    assert match is not None  # `*` matches the empty string
+    return match.end()
+
+
 def _more_array_items_than(body: bytes, limit: int) -> bool:
     """True when the JSON array holds more than `limit` items, found without validating any: each item is
     decoded by the C scanner and dropped, and the count stops at `limit + 1`. Malformed JSON is False here and
@@ -39,15 +45,15 @@ def _more_array_items_than(body: bytes, limit: int) -> bool:
         return False
     try:
         text = body.decode()
-        index = _SPACE.match(text, text.index("[") + 1).end()
+        index = _after_space(text, text.index("[") + 1)
         count = 0
         while text[index] != "]":
-            index = _SPACE.match(text, _DECODER.raw_decode(text, index)[1]).end()
+            index = _after_space(text, _DECODER.raw_decode(text, index)[1])
             count += 1
             if count > limit:
                 return True
             if text[index] == ",":
-                index = _SPACE.match(text, index + 1).end()
+                index = _after_space(text, index + 1)
     except (ValueError, IndexError, RecursionError):
         return False
     return False

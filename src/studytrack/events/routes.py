@@ -81,7 +81,9 @@ async def create_event(
     _refuse_expired([event], retention=settings.retention, now=now, batch=False)
     result = await committer.submit(resolve(event, now=now))
     if result.outcome is Outcome.CONFLICT:
-        raise ApiError(409, "id_conflict", f"id {result.stored['id']} at this time is a different session")
+        raise ApiError(
+            409, "id_conflict", f"id {result.event.id} names another session; send a new id for a new session"
+        )
     if result.outcome is Outcome.DUPLICATE:
         response.status_code = status.HTTP_200_OK
     return EventPublic.model_validate(result.stored)
