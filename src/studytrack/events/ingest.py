@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, errors
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -205,6 +205,10 @@ async def write_events(
 
 
 ModeSource = Callable[[], Awaitable[DatabaseMode]]
+# Rows are written in id order, so writers cannot deadlock on events; a deadlock or serialization failure
+# (the rollup, a foreign writer) is retried, a bounded number of times, before it reaches the client.
+RETRYABLE = (errors.DeadlockDetected, errors.SerializationFailure)
+WRITE_ATTEMPTS = 3
 
 
 class EventWriter:
@@ -219,14 +223,25 @@ class EventWriter:
     async def write(self, events: Sequence[NewEvent]) -> list[WriteResult]:
         mode = await self._mode()
         rollup_table = mode.rollup and not mode.is_timescaledb
-        async with self._pool.connection() as conn:  # autocommit: the insert commits as it completes
-            results = await write_events(conn, events, rollup_table=rollup_table)
+        results = await self._write_retrying(events, rollup_table=rollup_table)
         count_ingested(result.outcome.value for result in results)  # committed
         if mode.rollup and mode.is_timescaledb:
             written = [e.time for e, r in zip(events, results, strict=True) if r.outcome is Outcome.INSERTED]
             if written:
                 await refresh_after_write(self._pool, written, retention=self._retention)
         return results
+
+    async def _write_retrying(self, events: Sequence[NewEvent], *, rollup_table: bool) -> list[WriteResult]:
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                async with self._pool.connection() as conn:  # autocommit: the insert commits as it completes
+                    return await write_events(conn, events, rollup_table=rollup_table)
+            except RETRYABLE as exc:  # the statement was rolled back whole: writing it again is safe
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                log.info("write retried after %s (attempt %d)", exc.__class__.__name__, attempt)
+                await asyncio.sleep(0.01 * attempt)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def delete(self, event_id: uuid.UUID, *, user_id: str | None) -> bool:
         """Delete every row of this id (of `user_id`'s events when given); True when something went."""

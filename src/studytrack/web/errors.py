@@ -110,6 +110,27 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
+async def _no_connection(request: Request, exc: Exception) -> JSONResponse:
+    # The pool had no connection to give in time: the database is down, or every connection is busy.
+    seconds = request.app.state.settings.db_timeout_seconds
+    log.warning("no database connection within %s s", seconds)
+    message = f"no database connection within {seconds:g} s (the database is down or busy); retry shortly"
+    return error_response(503, "database_unavailable", message, headers={"Retry-After": "5"})
+
+
+async def _database_timeout(request: Request, exc: Exception) -> JSONResponse:
+    seconds = request.app.state.settings.db_timeout_seconds
+    log.warning("database statement cancelled after %s s: %s", seconds, exc.__class__.__name__)
+    message = f"the database did not answer within {seconds:g} s (DB_TIMEOUT_SECONDS); retry shortly"
+    return error_response(503, "database_timeout", message, headers={"Retry-After": "5"})
+
+
+async def _database_contention(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("write gave up after retries: %s", exc.__class__.__name__)
+    message = "concurrent writes of the same sessions kept colliding in the database; retry the request"
+    return error_response(503, "database_contention", message, headers={"Retry-After": "1"})
+
+
 async def _database_rejected(request: Request, exc: Exception) -> JSONResponse:
     # Input the database refuses (e.g. a time zone its tz data lacks) is the client's to fix.
     diag = getattr(exc, "diag", None)
@@ -130,7 +151,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(PoolTimeout, _database_unavailable)
+    app.add_exception_handler(PoolTimeout, _no_connection)
+    for contention in (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+        app.add_exception_handler(contention, _database_contention)  # psycopg gives them no common base
+    app.add_exception_handler(psycopg.errors.QueryCanceled, _database_timeout)
     app.add_exception_handler(psycopg.OperationalError, _database_unavailable)
     app.add_exception_handler(psycopg.DataError, _database_rejected)
     app.add_exception_handler(Exception, _unexpected)

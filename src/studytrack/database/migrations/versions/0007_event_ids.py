@@ -21,9 +21,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.execute("CREATE TABLE event_ids (id uuid PRIMARY KEY, time timestamptz NOT NULL)")
-    op.execute(
-        "INSERT INTO event_ids (id, time) SELECT DISTINCT ON (id) id, time FROM events ORDER BY id, time"
-    )
+    op.execute("INSERT INTO event_ids (id, time) SELECT DISTINCT ON (id) id, time FROM events ORDER BY id, time")
 
 
 def downgrade() -> None:
