@@ -36,6 +36,8 @@ class Settings:
     compress_after: timedelta | None = timedelta(days=30)
     retention: timedelta | None = None
     max_buckets: int = 10_000
+    max_chart_rows: int = 50_000
+    max_chart_tags: int = 200
     max_batch_events: int = 10_000
     max_batch_bytes: int = 16 * 1024 * 1024
     max_body_bytes: int = 64 * 1024
@@ -143,6 +145,8 @@ def load_settings(env_file: Path | None = None) -> Settings:
         compress_after=_days_or_off(config, "COMPRESS_AFTER_DAYS", 30),
         retention=_days_or_off(config, "RETENTION_DAYS", 0),
         max_buckets=_positive("MAX_BUCKETS", _read(config, "MAX_BUCKETS", 10_000, int)),
+        max_chart_rows=_positive("MAX_CHART_ROWS", _read(config, "MAX_CHART_ROWS", 50_000, int)),
+        max_chart_tags=_positive("MAX_CHART_TAGS", _read(config, "MAX_CHART_TAGS", 200, int)),
         max_batch_events=_positive("MAX_BATCH_EVENTS", _read(config, "MAX_BATCH_EVENTS", 10_000, int)),
         max_batch_bytes=_positive("MAX_BATCH_BYTES", _read(config, "MAX_BATCH_BYTES", 16 * 1024 * 1024, int)),
         max_body_bytes=_positive("MAX_BODY_BYTES", _read(config, "MAX_BODY_BYTES", 64 * 1024, int)),

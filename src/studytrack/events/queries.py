@@ -102,20 +102,22 @@ def _series(*, gapfill: bool, months: bool) -> str:
 # The fast path: bucket starts computed once per request (see bounds.py), each row mapped to its bucket
 # by a binary search over them. the slot n (column `bucket`) is the bucket opened by the n-th start; empty buckets are
 # added by the caller.
+# One row more than a chart may carry: the caller refuses the request when it comes back (bounded answer).
+_ORDERED_AND_CAPPED = " ORDER BY 1, 2 LIMIT %(row_limit)s"
 _SLOT = "width_bucket(time, %(starts)b::timestamptz[])"  # binary: cheaper to send than 366 ISO strings
 
 
 @lru_cache  # a handful of shapes: composed once each
 def slot_query(*, rollup: bool, tags: bool, user: bool) -> sql.Composed:
     """Minutes and counts per (slot, tag), ordered, counts never zero. Parameters: starts (timestamptz[]),
-    start, end, tags, user_id, and with `rollup` inner_start/inner_end (the range shrunk to whole 15-minute
-    buckets)."""
+    start, end, tags, user_id, row_limit, and with `rollup` inner_start/inner_end (the range shrunk to whole
+    15-minute buckets)."""
     if rollup and user:
         raise ValueError("the rollup has no user_id: per-user queries read the raw table")
     aggregate = sql.SQL(_AGGREGATE_FROM_ROLLUP if rollup else _AGGREGATE).format(
         bucket=sql.SQL(_SLOT), filters=_filters(tags=tags, user=user)
     )
-    return sql.Composed([aggregate, sql.SQL(" ORDER BY 1, 2")])
+    return sql.Composed([aggregate, sql.SQL(_ORDERED_AND_CAPPED)])
 
 
 @lru_cache  # a handful of shapes: composed once each
@@ -136,12 +138,13 @@ def bucket_query(
         filters=_filters(tags=tags, user=user),
     )
     if not fill:
-        return sql.Composed([aggregate, sql.SQL(" ORDER BY 1, 2")])
-    return sql.SQL(_FILLED).format(
+        return sql.Composed([aggregate, sql.SQL(_ORDERED_AND_CAPPED)])
+    filled = sql.SQL(_FILLED).format(
         aggregate=aggregate,
         series=sql.SQL(_series(gapfill=gapfill, months=months)),
         tags=sql.SQL(_REQUESTED_TAGS if tags else _TAGS_WITH_DATA),
     )
+    return sql.Composed([filled, sql.SQL(" LIMIT %(row_limit)s")])
 
 
 # -- single events, sessions, stats -----------------------------------------------------------------

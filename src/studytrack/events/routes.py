@@ -140,7 +140,14 @@ async def read_buckets(
 ) -> Response:
     """Minutes and session counts per time bucket and tag, in the caller's timezone, ready to chart (or CSV)."""
     query = query.model_copy(update={"user_id": user_scope(access, query.user_id)})
-    series = await service.bucket_series(conn, query=query, mode=mode, max_buckets=settings.max_buckets)
+    series = await service.bucket_series(
+        conn,
+        query=query,
+        mode=mode,
+        max_buckets=settings.max_buckets,
+        max_rows=settings.max_chart_rows,
+        max_tags=settings.max_chart_tags,
+    )
     if wanted_format(query.format, accept) == "csv":
         return csv_response(series)
     # Serialized straight to JSON: FastAPI would first validate our own answer again, item by item.
