@@ -59,3 +59,11 @@ def test_a_chart_whose_data_fills_more_rows_than_the_cap_is_refused(limited: Tes
     insert_sessions(db, sessions)  # 24 non-empty hourly rows
     assert_refused(limited.get("/api/events/", params=WEEK | {"duration": "1 hour"}), "too_many_rows")
     assert limited.get("/api/events/", params=WEEK | {"duration": "1 hour", "tags": ["a"]}).status_code == 200
+
+
+def test_totals_listing_more_tags_than_the_cap_are_refused_and_say_how_to_narrow(
+    limited: TestClient, db: Database
+) -> None:
+    insert_sessions(db, [Session(DAY, tag, 10) for tag in ("a", "b", "c", "d")])
+    assert_refused(limited.get("/api/stats/"), "too_many_tags")
+    assert limited.get("/api/stats/", params={"tags": ["a", "b"]}).json()["total_time"] == 20

@@ -245,5 +245,5 @@ def sessions_query(*, tags: bool, user: bool, start: bool, end: bool, after: boo
 def stats_query(*, tags: bool, user: bool, start: bool, end: bool) -> sql.Composed:
     return sql.SQL(
         "SELECT tag, sum(minutes)::bigint AS minutes, count(*) AS count"
-        " FROM events WHERE true {filters} GROUP BY tag ORDER BY tag"
+        " FROM events WHERE true {filters} GROUP BY tag ORDER BY tag LIMIT %(tag_limit)s"
     ).format(filters=_filters(tags=tags, user=user, start=start, end=end))

@@ -213,16 +213,23 @@ async def list_sessions(conn: Connection, *, query: SessionQuery) -> SessionPage
     return SessionPage(items=items, next_cursor=_encode_cursor(items[-1]) if more else None)
 
 
-async def session_stats(conn: Connection, *, filters: EventFilters) -> Stats:
-    """Totals in the CSV study tracker's shape."""
+async def session_stats(conn: Connection, *, filters: EventFilters, max_tags: int = Settings.max_chart_tags) -> Stats:
+    """Totals in the CSV study tracker's shape; a 422 beyond `max_tags` tags (the answer lists each)."""
     statement = queries.stats_query(
         tags=bool(filters.tags),
         user=filters.user_id is not None,
         start=filters.start is not None,
         end=filters.end is not None,
     )
-    cur = await conn.execute(statement, _filter_params(filters))
+    cur = await conn.execute(statement, _filter_params(filters) | {"tag_limit": max_tags + 1})
     rows = await cur.fetchall()
+    if len(rows) > max_tags:
+        raise ApiError(
+            422,
+            "too_many_tags",
+            f"these totals would list more than {max_tags} tags (MAX_CHART_TAGS); "
+            "name the ones you want with tags=..., or narrow them with user_id or start/end",
+        )
     return Stats(
         total_time=sum(row["minutes"] for row in rows),
         total_sessions=sum(row["count"] for row in rows),
