@@ -180,11 +180,12 @@ class Database:
         """Empty the events table (and, in TimescaleDB mode, the continuous aggregate); drop tests' tokens."""
         self.execute("DELETE FROM api_tokens WHERE name <> 'test-admin'")
         if not self.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'")[0][0]:
-            self.execute("TRUNCATE events, events_15m")  # plain mode: the rollup is a table
+            self.execute("TRUNCATE events, events_15m, event_ids")  # plain mode: the rollup is a table
             return
         # As production would: delete (which records invalidations), then let the aggregate catch up,
         # never past now - 15 minutes (the refresh policy's end offset). TRUNCATE would bypass both.
         self.execute("DELETE FROM events")
+        self.execute("DELETE FROM event_ids")
         self.execute("CALL refresh_continuous_aggregate('events_15m', NULL, now() - interval '15 minutes')")
 
 

@@ -16,6 +16,7 @@ import psutil
 import psycopg
 import pytest
 
+from studytrack.cli import build_parser
 from studytrack.database.embedded import start_embedded_database, stop_embedded_database
 from studytrack.database.timescaledb_build import TIMESCALEDB_VERSION
 from tests.conftest import REPO
@@ -132,3 +133,16 @@ def test_serve_on_the_embedded_default_runs_timescaledb_with_its_scheduler(embed
 def test_timescaledb_off_serves_the_embedded_default_in_plain_mode(embedded_home: Path) -> None:
     with serving(embedded_home, TIMESCALEDB="off") as base:
         assert httpx.get(f"{base}/healthz").json()["mode"] == "postgresql"
+
+
+@pytest.mark.parametrize("user_id", ["", "   ", "a\tb", "x" * 129])
+def test_token_create_refuses_a_user_id_the_api_would_refuse(user_id: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["token", "create", "--name", "n", "--scope", "read", "--user-id", user_id])
+    assert exited.value.code == 2
+    assert "--user-id" in capsys.readouterr().err
+
+
+def test_token_create_trims_the_user_id_as_the_api_does() -> None:
+    args = build_parser().parse_args(["token", "create", "--name", "n", "--scope", "read", "--user-id", " bob "])
+    assert args.user_id == "bob"

@@ -118,3 +118,10 @@ def test_a_weak_or_malformed_admin_token_fails_fast_without_echoing_it(
         load_settings(clean_env)
     assert value not in str(raised.value)
     assert value.rsplit("_", 1)[-1] not in str(raised.value)
+
+
+def test_a_password_in_the_database_urls_query_string_is_redacted() -> None:
+    assert redact_url("postgresql://app@db/study?password=s3cret&sslmode=require") == (
+        "postgresql://app@db/study?password=***&sslmode=require"
+    )
+    assert "s3cret" not in redact_url("postgresql://app:pw@db/study?pass%77ord=s3cret")

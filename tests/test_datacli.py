@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import importlib
 import io
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,10 @@ from tqdm import tqdm
 
 from studytrack.datacli import import_sessions
 from studytrack.events.demo import DEMO_SOURCE, LENGTHS, TAGS
+from studytrack.events.export import to_csv
 from studytrack.events.ingest import content_id
+from studytrack.events.models import BucketSeries
+from studytrack.events.raw_export import write_csv
 from studytrack.events.tracker_csv import SessionsCsv
 from tests.conftest import REPO, Database, create_database
 from tests.helpers import Session, expected_buckets, parse_items
@@ -354,3 +359,24 @@ def test_imported_sessions_count_in_the_buckets_at_once(client: TestClient, db: 
 
     again = portal.call(import_sessions, writer, read(), tqdm(disable=True))
     assert (again.imported, again.present) == (0, 251)
+
+
+def test_csv_export_defuses_formula_cells_as_the_api_csv_does() -> None:
+    now = datetime(2025, 1, 6, 8, tzinfo=UTC)
+
+    async def rows() -> AsyncIterator[tuple[Any, ...]]:
+        yield (uuid.UUID(int=1), now, "=cmd|' /c calc'!a0", 25, "+alice", "@sum(a1)", "-source", now)
+
+    out = io.StringIO()
+    assert asyncio.run(write_csv(rows(), out)) == 1
+    row = next(csv.DictReader(io.StringIO(out.getvalue())))
+    assert (row["tag"], row["user_id"], row["note"], row["source"]) == (
+        "'=cmd|' /c calc'!a0",
+        "'+alice",
+        "'@sum(a1)",
+        "'-source",
+    )
+    series: BucketSeries = {"duration": "1 day", "tz": "UTC", "start": now, "end": now, "items": [
+        {"bucket": now, "tag": "=cmd|' /c calc'!a0", "minutes": 25, "count": 1, "avg_minutes": 25.0}
+    ]}  # fmt: skip
+    assert next(csv.DictReader(io.StringIO(to_csv(series))))["tag"] == row["tag"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from decouple import Choices, Config, Csv, RepositoryEmpty, RepositoryEnv, UndefinedValueError
 
@@ -41,6 +41,8 @@ class Settings:
     compress_after: timedelta | None = timedelta(days=30)
     retention: timedelta | None = None
     max_buckets: int = 10_000
+    max_chart_rows: int = 50_000
+    max_chart_tags: int = 200
     max_batch_events: int = 10_000
     max_batch_bytes: int = 16 * 1024 * 1024
     max_body_bytes: int = 64 * 1024
@@ -77,13 +79,17 @@ def normalize_database_url(url: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password replaced, safe to log."""
+    """The URL with its password replaced, in the user part and in the query (`?password=`), safe to log."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    if parts.password is not None:
+        host = parts.netloc.rsplit("@", 1)[1]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    if parts.query:
+        pairs = [pair.partition("=") for pair in parts.query.split("&")]
+        secret = ("password", "sslpassword")  # libpq's query-string spellings of a secret
+        query = "&".join(f"{n}={'***' if unquote(n).lower() in secret else v}" if s else n for n, s, v in pairs)
+        parts = parts._replace(query=query)
+    return urlunsplit(parts)
 
 
 def _database_url(config: Config) -> str | None:
@@ -160,6 +166,8 @@ def load_settings(env_file: Path | None = None) -> Settings:
         compress_after=_days_or_off(config, "COMPRESS_AFTER_DAYS", 30),
         retention=_days_or_off(config, "RETENTION_DAYS", 0),
         max_buckets=_positive("MAX_BUCKETS", _read(config, "MAX_BUCKETS", 10_000, int)),
+        max_chart_rows=_positive("MAX_CHART_ROWS", _read(config, "MAX_CHART_ROWS", 50_000, int)),
+        max_chart_tags=_positive("MAX_CHART_TAGS", _read(config, "MAX_CHART_TAGS", 200, int)),
         max_batch_events=_positive("MAX_BATCH_EVENTS", _read(config, "MAX_BATCH_EVENTS", 10_000, int)),
         max_batch_bytes=_positive("MAX_BATCH_BYTES", _read(config, "MAX_BATCH_BYTES", 16 * 1024 * 1024, int)),
         max_body_bytes=_positive("MAX_BODY_BYTES", _read(config, "MAX_BODY_BYTES", 64 * 1024, int)),

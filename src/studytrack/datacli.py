@@ -284,7 +284,8 @@ def _zone(name: str) -> ZoneInfo:
         ) from None
 
 
-def _label(text: str) -> str:
+def label_argument(text: str) -> str:
+    """An argparse type: a user id or source checked exactly as the API checks them (trimmed, 1-128)."""
     try:
         return _LABEL.validate_python(text)
     except ValidationError as exc:
@@ -296,7 +297,7 @@ def add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     demo = commands.add_parser("demo", help="store realistic demo study sessions (the same ones for the same --seed)")
     demo.add_argument("--days", type=_days, default=90, help="how many days before today to fill (default: 90)")
     demo.add_argument("--seed", type=int, help="the same seed gives the same sessions (default: random, printed)")
-    demo.add_argument("--user-id", type=_label, metavar="ID", help="store the sessions for this user")
+    demo.add_argument("--user-id", type=label_argument, metavar="ID", help="store the sessions for this user")
     demo.set_defaults(handler=_reporting_database_errors("demo", cmd_demo))
 
     load = commands.add_parser(
@@ -316,7 +317,7 @@ def add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     )
     load.add_argument(
         "--source",
-        type=_label,
+        type=label_argument,
         default=TRACKER_SOURCE,
         metavar="NAME",
         help=f"stored as `source` (default: {TRACKER_SOURCE})",

@@ -3,8 +3,9 @@
 * Every line logged while a request is handled carries its id (`request_id`, set by
   `studytrack.web.requestid`): `text` appends ` request_id=<id>` to today's format, `json` has a field.
 * `LOG_FORMAT=json` writes one JSON object per line (app, gunicorn and the access log alike).
-* Token values are redacted from every line (`?token=...` in the access log's request line), whatever the
-  format. Authorization headers are never logged: nothing here or in the access log prints headers.
+* Secret values are redacted from every line (`?token=...` in the access log's request line, `password=`),
+  by the parameter's percent-decoded name, whatever the format. Authorization headers are never logged:
+  nothing here or in the access log prints headers.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_plus
 
 from gunicorn.glogging import Logger as _GunicornBaseLogger
 
@@ -24,15 +26,26 @@ LOG_FORMATS = ("text", "json")
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-# `token=<value>` (also `access_token=`), in query strings or anywhere else in a line.
-_TOKEN_VALUE = re.compile(r"(token=)[^&\s\"'#;]+", re.IGNORECASE)
+# Every `name=value` pair of a line (query strings and the like). The name is percent-decoded before it is
+# judged, as the server decodes it: `?%74oken=` is `?token=`.
+_PARAMETER = re.compile(r"(?P<name>[^=&?\s\"'#;]+)=(?P<value>[^&\s\"'#;]*)")
+_SECRET_NAMES = ("token", "password", "secret")  # a decoded name ending in one of these holds a secret
 _OURS = "_studytrack"  # marks the root handler this module installed
 _format = "text"
 
 
+def is_secret_parameter(name: str) -> bool:
+    """True for `token`, `access_token`, `password`, ... however the name is percent-encoded or cased."""
+    return unquote_plus(name).strip().lower().endswith(_SECRET_NAMES)
+
+
+def _redacted(match: re.Match[str]) -> str:
+    return f"{match['name']}=***" if match["value"] and is_secret_parameter(match["name"]) else match.group()
+
+
 def redact(text: str) -> str:
-    """The text with every `token=` value replaced."""
-    return _TOKEN_VALUE.sub(r"\1***", text)
+    """The text with the value of every secret parameter (by its decoded name) replaced."""
+    return _PARAMETER.sub(_redacted, text) if "=" in text else text
 
 
 class RequestIdFilter(logging.Filter):

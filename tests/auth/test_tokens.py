@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from studytrack.config import Settings
 from studytrack.web.app import create_app
@@ -97,3 +98,12 @@ def test_auth_disabled_opens_the_api_and_says_so_loudly(settings: Settings, capl
     open_settings = dataclasses.replace(settings, auth_disabled=True)
     create_app(open_settings, database_url="postgresql://nowhere@127.0.0.1:9/x")
     assert "AUTH_DISABLED=true" in caplog.text
+
+
+@pytest.mark.parametrize("user_id", ["", "  ", "a\nb"])
+def test_a_token_is_never_stored_for_a_user_id_the_api_would_refuse(
+    client: TestClient, db: Database, user_id: str
+) -> None:
+    with pytest.raises(ValidationError):
+        db.create_token("bad-user", ["read"], user_id=user_id)
+    assert db.execute("SELECT count(*) FROM api_tokens WHERE name = 'bad-user'") == [(0,)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -153,3 +154,53 @@ def test_bad_parameters_are_our_422(client: TestClient, db: Database, params: di
     error = response.json()
     assert error["code"] == "validation_error"
     assert [detail["field"] for detail in error["details"]] == [field]
+
+
+@pytest.fixture
+def public_badges(app_client: TestClient) -> Iterator[None]:
+    """PUBLIC_BADGES=true for this test."""
+    state = app_client.app.state  # type: ignore[attr-defined]
+    original = state.settings
+    state.settings = dataclasses.replace(original, public_badges=True)
+    yield
+    state.settings = original
+
+
+def test_a_read_token_in_the_query_string_opens_the_badge(client: TestClient, db: Database) -> None:
+    token = db.create_token("badge-reader", ["read"])
+    response = client.get("/api/badge.svg", params={"token": token}, headers={"Authorization": ""})
+    assert badge_texts(response) == ["study", "0h 0m this week"]
+
+
+def test_a_read_token_in_the_authorization_header_opens_the_badge(client: TestClient, db: Database) -> None:
+    token = db.create_token("badge-reader", ["read"])
+    response = client.get("/api/badge.svg", headers={"Authorization": f"Bearer {token}"})
+    assert badge_texts(response) == ["study", "0h 0m this week"]
+
+
+def test_an_unknown_token_in_the_query_string_is_a_401(client: TestClient, db: Database) -> None:
+    response = client.get("/api/badge.svg", params={"token": "st_nope_nope"}, headers={"Authorization": ""})
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_token"
+
+
+def test_public_badges_show_everyones_total_without_a_token(
+    client: TestClient, db: Database, public_badges: None
+) -> None:
+    response = client.get("/api/badge.svg", headers={"Authorization": ""})
+    assert badge_texts(response) == ["study", "0h 0m this week"]
+
+
+def test_public_badges_do_not_reveal_one_users_total_without_their_token(
+    client: TestClient, db: Database, freeze: Freeze, public_badges: None
+) -> None:
+    insert_sessions(db, [Session(datetime(2025, 1, 8, 8, tzinfo=UTC), "cka", 10, "bob")])
+    freeze(WEDNESDAY)
+    anonymous = client.get("/api/badge.svg", params={"user_id": "bob"}, headers={"Authorization": ""})
+    assert anonymous.status_code == 401
+    alice = db.create_token("alice-reader", ["read"], user_id="alice")
+    other = client.get("/api/badge.svg", params={"user_id": "bob", "token": alice}, headers={"Authorization": ""})
+    assert other.status_code == 403
+    bob = db.create_token("bob-reader", ["read"], user_id="bob")
+    own = client.get("/api/badge.svg", params={"user_id": "bob", "token": bob}, headers={"Authorization": ""})
+    assert badge_texts(own) == ["study", "0h 10m this week"]

@@ -13,7 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from studytrack.config import Settings
+from studytrack.events.batch import parse_events
 from studytrack.web.app import create_app
+from studytrack.web.errors import MAX_ERROR_DETAILS, ApiError
 from tests.conftest import Database, count_events
 
 
@@ -130,4 +132,32 @@ def test_a_body_over_the_byte_limit_is_a_413(small_limits_client: TestClient, db
     response = small_limits_client.post("/api/events/batch", json=[event(1, note="n" * 1000)] * 3)
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
+    assert count_events(db) == 0
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-ndjson"])
+def test_a_batch_with_more_items_than_the_cap_is_refused_before_validation(
+    small_limits_client: TestClient, db: Database, content_type: str
+) -> None:
+    items = [{"minutes": "not even an event"}] * 4  # invalid: validating them first would answer validation_error
+    body = json.dumps(items) if content_type == "application/json" else "\n".join(json.dumps(i) for i in items)
+    response = small_limits_client.post("/api/events/batch", content=body, headers={"content-type": content_type})
+    assert response.status_code == 422
+    assert response.json()["code"] == "batch_too_large"
+
+
+def test_a_million_item_array_is_refused_without_building_its_items() -> None:
+    body = b"[" + b",".join([b"{}"] * 1_000_000) + b"]"
+    with pytest.raises(ApiError) as refused:
+        parse_events(body, content_type="application/json", max_events=10_000)
+    assert refused.value.code == "batch_too_large"
+
+
+def test_the_error_answer_lists_the_first_hundred_faults_and_counts_the_rest(client: TestClient, db: Database) -> None:
+    response = client.post("/api/events/batch", json=[{"tag": "cka", "minutes": 0}] * 500)
+    assert response.status_code == 422
+    error = response.json()
+    assert len(error["details"]) == MAX_ERROR_DETAILS == 100
+    assert "(and 499 more)" in error["message"]
+    assert "first 100 of 500" in error["message"]
     assert count_events(db) == 0

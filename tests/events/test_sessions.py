@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -67,3 +68,11 @@ def test_limit_outside_1_to_1000_is_a_422(client: TestClient, db: Database, limi
     response = client.get("/api/sessions/", params={"limit": limit})
     assert response.status_code == 422
     assert response.json()["details"][0]["field"] == "limit"
+
+
+def test_a_cursor_of_deeply_nested_arrays_is_a_422_not_a_500(client: TestClient, db: Database) -> None:
+    for depth in (2000, 150):  # over and under the cursor's length cap: both refused as a client's mistake
+        cursor = base64.urlsafe_b64encode(b"[" * depth).decode().rstrip("=")
+        response = client.get("/api/sessions/", params={"cursor": cursor})
+        assert response.status_code == 422, response.text
+        assert response.json()["code"] == "invalid_cursor"

@@ -27,9 +27,9 @@ class DeleteBeforeReadBack:
         self.deleted = False
 
     async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        if query in (queries.SELECT_EVENTS_BY_KEY, queries.SELECT_FIRST_EVENTS) and not self.deleted:
+        if query == queries.SELECT_CLAIMED_EVENTS and not self.deleted:
             self.deleted = True
-            await self._conn.execute("DELETE FROM events WHERE id = %s", (self._event_id,))
+            await self._conn.execute(queries.DELETE_EVENT, {"id": self._event_id, "user_id": None})
         return await self._conn.execute(query, params, **kwargs)
 
     def cursor(self, *args: Any, **kwargs: Any) -> Any:  # the insert itself runs untouched

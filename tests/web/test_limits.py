@@ -50,7 +50,7 @@ def limited(server_url: str, settings: Settings) -> Iterator[tuple[TestClient, D
 
 @pytest.fixture
 def client(limited: tuple[TestClient, Database]) -> TestClient:
-    limited[1].execute("TRUNCATE events")
+    limited[1].execute("TRUNCATE events, event_ids")  # the ids table names each stored event
     return limited[0]
 
 

@@ -169,3 +169,20 @@ def test_text_access_lines_end_with_the_request_id(server_url: str, settings: Se
     assert '"GET /healthz?token=*** HTTP/1.1" 200 request_id=text-req-1' in output
     assert "hidden-42" not in output
     assert re.search(r"\[\d+\] \[INFO\] Application startup complete", output)  # gunicorn's format is kept
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "GET /api/badge.svg?%74oken=SECRET HTTP/1.1",
+        "GET /api/badge.svg?TOKEN=SECRET&tags=cka HTTP/1.1",
+        "GET /api/badge.svg?tags=cka&to%6Ben=SECRET HTTP/1.1",
+        "GET /dashboard?access%5Ftoken=SECRET HTTP/1.1",
+        "connecting to postgresql://db/study?password=SECRET&sslmode=require",
+    ],
+)
+def test_secrets_are_redacted_by_their_decoded_parameter_name(line: str) -> None:
+    redacted = redact(line)
+    assert "SECRET" not in redacted
+    assert "***" in redacted
+    assert redact("GET /api/events/?tags=cka&tz=UTC HTTP/1.1") == "GET /api/events/?tags=cka&tz=UTC HTTP/1.1"

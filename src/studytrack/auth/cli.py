@@ -15,6 +15,7 @@ from psycopg import AsyncConnection, errors
 
 from studytrack.auth.tokens import SCOPES, create_token, list_tokens, put_token, revoke_token
 from studytrack.config import Settings, SettingsError
+from studytrack.datacli import label_argument
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,9 @@ def add_token_commands(commands: Any) -> None:
     create = actions.add_parser("create", help="create a token; its secret is printed once, on the last line")
     create.add_argument("--name", required=True, help="a name to list and revoke it by")
     create.add_argument("--scope", required=True, action="append", choices=SCOPES, help="repeat for several")
-    create.add_argument("--user-id", help="bind the token to this user: it reads and writes only their events")
+    create.add_argument(
+        "--user-id", type=label_argument, help="bind the token to this user: it reads and writes only their events"
+    )
     create.set_defaults(token_handler=cmd_token_create)
     actions.add_parser("list", help="list tokens (never their secrets)").set_defaults(token_handler=cmd_token_list)
     revoke = actions.add_parser("revoke", help="revoke a token by name")

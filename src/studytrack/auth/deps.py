@@ -64,8 +64,9 @@ def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
 async def badge_access(request: Request, token: str | None = None) -> Principal | None:
     """Badges are embedded in READMEs, which send no headers: a read token may come as `?token=`.
 
-    With PUBLIC_BADGES=true they need no token at all (they show only a total)."""
-    if request.app.state.settings.public_badges:
+    With PUBLIC_BADGES=true a badge of everyone's total needs no token; one person's (`user_id`) still needs a
+    token that may read that person's sessions, so a public badge never reveals per-user data."""
+    if request.app.state.settings.public_badges and "user_id" not in request.query_params:
         return None
     principal = await _principal(request, query_token=token)
     if not principal.allows("read"):

@@ -16,9 +16,13 @@ from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
+from pydantic import TypeAdapter
+
+from studytrack.events.models import Label
 
 SCOPES = ("ingest", "read", "admin")
 PREFIX = "st_"
+_USER_ID = TypeAdapter(Label)  # the rule for user ids everywhere: trimmed, 1-128 characters, one line
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,10 @@ def split_token(token: str) -> tuple[str, str] | None:
 
 
 async def create_token(conn: AsyncConnection[Any], *, name: str, scopes: list[str], user_id: str | None = None) -> str:
-    """Store a new token and return its secret (the only time it exists in clear)."""
+    """Store a new token and return its secret (the only time it exists in clear). A `user_id` is checked as the
+    API checks one (pydantic.ValidationError): an empty one would look unbound and read everything."""
+    if user_id is not None:
+        user_id = _USER_ID.validate_python(user_id)
     key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     await conn.execute(
         "INSERT INTO api_tokens (name, key_id, secret_sha256, scopes, user_id) VALUES (%s, %s, %s, %s, %s)",

@@ -31,6 +31,9 @@ class BadgeQuery(BaseModel):
     user_id: Label | None = None
     duration: Period = Field(default="1 week", description="The period the badge totals, the one holding now.")
     tz: TimeZoneName = Field(default="UTC", description="IANA zone: the period starts at its local midnight.")
+    token: str | None = Field(
+        default=None, description="A read token, for pages that send no headers (READMEs); read by `badge_access`."
+    )
 
 
 def current_time() -> datetime:
@@ -101,7 +104,14 @@ async def read_badge(
     start, end = current_period(query.duration, now.astimezone(ZoneInfo(query.tz)))
     user_id = user_scope(access, query.user_id) if access else query.user_id
     buckets = BucketQuery(tags=query.tags, user_id=user_id, duration=query.duration, tz=query.tz, start=start, end=end)
-    series = await service.bucket_series(conn, query=buckets, mode=mode, max_buckets=settings.max_buckets)
+    series = await service.bucket_series(
+        conn,
+        query=buckets,
+        mode=mode,
+        max_buckets=settings.max_buckets,
+        max_rows=settings.max_chart_rows,
+        max_tags=settings.max_chart_tags,
+    )
     minutes = sum(item["minutes"] for item in series["items"])
     label = ", ".join(dict.fromkeys(query.tags)) or "study"
     svg = render_badge(label, f"{format_minutes(minutes)} {PERIODS[query.duration]}")

@@ -32,7 +32,7 @@ from studytrack.events.ingest import resolve
 from studytrack.events.models import EventCreate, EventPublic, Stats, Tag
 from studytrack.events.params import SessionQuery, StatsQuery
 from studytrack.events.tracker_csv import TRACKER_SOURCE
-from studytrack.web.deps import CommitterDep, ConnectionDep
+from studytrack.web.deps import CommitterDep, ConnectionDep, SettingsDep
 from studytrack.web.errors import ErrorBody
 from studytrack.web.health import healthz
 from studytrack.web.limits import BODY_TOO_LARGE, UNREADABLE_BODY, URL_TOO_LONG
@@ -116,9 +116,10 @@ async def list_sessions(
 
 
 @router.get("/stats", response_model=Stats, responses=AUTH_ERRORS)
-async def read_stats(access: ReadAccess, conn: ConnectionDep) -> Stats:
+async def read_stats(access: ReadAccess, conn: ConnectionDep, settings: SettingsDep) -> Stats:
     """Total minutes and sessions, overall and per tag."""
-    return await service.session_stats(conn, filters=StatsQuery(user_id=access.user_id))
+    filters = StatsQuery(user_id=access.user_id)
+    return await service.session_stats(conn, filters=filters, max_tags=settings.max_chart_tags)
 
 
 @router.get(

@@ -9,13 +9,13 @@ from typing import Any, Literal
 from fastapi import Response
 from pydantic import Field, TypeAdapter
 
+from studytrack.events.csvcells import safe_cell
 from studytrack.events.models import BucketPublic, BucketSeries
 from studytrack.events.params import BucketQuery
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 CSV_FILENAME = "studytrack-buckets.csv"
 COLUMNS = ("bucket", "tag", "minutes", "count", "avg_minutes")
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a cell as a formula
 
 _JSON_ITEMS = TypeAdapter(list[BucketPublic])  # items with the JSON answer's values (ISO buckets, offsets)
 Format = Literal["json", "csv"]
@@ -59,10 +59,6 @@ def wanted_format(requested: Format | None, accept: str | None) -> Format:
     return "csv" if csv_rank > json_rank else "json"
 
 
-def _cell(text: str) -> str:
-    return f"'{text}" if text.startswith(_FORMULA_PREFIXES) else text
-
-
 def to_csv(series: BucketSeries) -> str:
     """The bucket rows with the JSON answer's values (ISO buckets with their offset; empty avg for null).
 
@@ -72,7 +68,7 @@ def to_csv(series: BucketSeries) -> str:
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
     for row in _JSON_ITEMS.dump_python(series["items"], mode="json"):
-        row["tag"] = _cell(row["tag"])
+        row["tag"] = safe_cell(row["tag"])
         writer.writerow("" if row[column] is None else row[column] for column in COLUMNS)
     return out.getvalue()
 

@@ -12,12 +12,12 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, errors
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -117,95 +117,98 @@ def _as_stored(event: NewEvent, received_at: datetime) -> dict[str, Any]:
     }
 
 
-def _one_time_per_floating_id(events: Sequence[NewEvent]) -> list[NewEvent]:
-    """Floating events of one id in one statement all take the earliest of their times: one is stored,
-    the others are its duplicates (or conflicts), as if they had arrived one after the other."""
-    earliest: dict[uuid.UUID, datetime] = {}
+def _same_event(event: NewEvent, stored: dict[str, Any]) -> bool:
+    """A true retry: the same content and start (a floating event takes the stored start) as the stored row."""
+    same_time = event.floating or stored["time"] == event.time
+    return same_time and all(stored[name] == getattr(event, name) for name in _COMPARED)
+
+
+def _compared(event: NewEvent, stored: dict[str, Any] | None) -> WriteResult:
+    """A duplicate of `stored` (the event its id names), or a conflict; None: that event is gone (retention)."""
+    if stored is not None and _same_event(event, stored):
+        return WriteResult(Outcome.DUPLICATE, event, found=stored)
+    return WriteResult(Outcome.CONFLICT, event, found=stored)
+
+
+def _first_of_each_id(events: Sequence[NewEvent]) -> list[NewEvent]:
+    """Each id once, its first occurrence, in id order: the statement's rows, locked in one order by all."""
+    first: dict[uuid.UUID, NewEvent] = {}
     for event in events:
-        if event.floating and (event.id not in earliest or event.time < earliest[event.id]):
-            earliest[event.id] = event.time
-    return [replace(event, time=earliest[event.id]) if event.floating else event for event in events]
+        first.setdefault(event.id, event)
+    return sorted(first.values(), key=lambda event: event.id)
 
 
-async def _stored_rows(
-    conn: AsyncConnection[Any], events: Sequence[NewEvent]
-) -> tuple[dict[tuple[uuid.UUID, datetime], dict[str, Any]], dict[uuid.UUID, dict[str, Any]]]:
-    """The stored rows that kept `events` from being inserted: by (id, time), and by id for floating ones."""
-    fixed = [e for e in events if not e.floating]
-    floating = [e.id for e in events if e.floating]
-    by_key: dict[tuple[uuid.UUID, datetime], dict[str, Any]] = {}
-    first: dict[uuid.UUID, dict[str, Any]] = {}
-    if fixed:
-        params = {"ids": [e.id for e in fixed], "times": [e.time for e in fixed]}
-        cur = await conn.execute(queries.SELECT_EVENTS_BY_KEY, params)
-        by_key = {(row["id"], row["time"]): row for row in await cur.fetchall()}
-    if floating:
-        cur = await conn.execute(queries.SELECT_FIRST_EVENTS, {"ids": floating})
-        first = {row["id"]: row for row in await cur.fetchall()}
-    return by_key, first
+async def _claimed_events(conn: AsyncConnection[Any], ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    """The stored event each id names (its columns NULL when it is gone); an id missing here is not claimed."""
+    cur = await conn.execute(queries.SELECT_CLAIMED_EVENTS, {"ids": list(ids)})
+    return {row.pop("claimed_id"): row for row in await cur.fetchall()}
+
+
+async def _insert(
+    conn: AsyncConnection[Any], events: Sequence[NewEvent], *, rollup_table: bool
+) -> dict[tuple[uuid.UUID, datetime], datetime]:
+    """Insert what is new in one statement; (id, time) -> received_at of each inserted row."""
+    statement = queries.INSERT_EVENTS_AND_ROLLUP if rollup_table else queries.INSERT_EVENTS
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(statement, _columns(events))
+        return {(event_id, time): received_at for event_id, time, received_at in await cur.fetchall()}
+
+
+async def _write_unique(
+    conn: AsyncConnection[Any], events: Sequence[NewEvent], *, rollup_table: bool, attempts: int
+) -> dict[uuid.UUID, WriteResult]:
+    """Write events of distinct ids; the result of each, by id. A floating event is inserted only with its own
+    time (its id was new), so (id, time) finds every inserted row."""
+    inserted = await _insert(conn, events, rollup_table=rollup_table)
+    results = {
+        event.id: WriteResult(Outcome.INSERTED, event, received_at=inserted[(event.id, event.time)])
+        for event in events
+        if (event.id, event.time) in inserted
+    }
+    if len(results) == len(events):  # the usual case: all new
+        return results
+    missing = [event for event in events if event.id not in results]
+    claimed = await _claimed_events(conn, [event.id for event in missing])
+    for event in missing:
+        if event.id in claimed:
+            row = claimed[event.id]
+            results[event.id] = _compared(event, row if row["id"] is not None else None)
+    vanished = [event for event in missing if event.id not in claimed]  # deleted before it could be read
+    if vanished:  # a concurrent DELETE freed the id: write those events again
+        if attempts <= 1:
+            raise RuntimeError("events kept being deleted while they were written")
+        results |= await _write_unique(conn, vanished, rollup_table=rollup_table, attempts=attempts - 1)
+    return results
 
 
 async def write_events(
     conn: AsyncConnection[Any], events: Sequence[NewEvent], *, rollup_table: bool = False, attempts: int = 3
 ) -> list[WriteResult]:
-    """Insert all events in one statement (atomic on its own: on an autocommit connection it is committed
-    when it returns; with floating ids, in a transaction that first locks them); one result per event, in order.
+    """Insert all events in one statement (atomic on its own: on an autocommit connection it is committed when
+    it returns); one result per event, in order.
 
-    `rollup_table`: plain mode's `events_15m` table gains the inserted rows in the same statement.
-    Events that were not inserted are then read back (read only) to tell duplicates from conflicts.
+    `rollup_table`: plain mode's `events_15m` table gains the inserted rows in the same statement. An id sent
+    twice is written once, its first occurrence; the others are its duplicates, or conflicts when they differ.
     """
-    statement = queries.INSERT_EVENTS_AND_ROLLUP if rollup_table else queries.INSERT_EVENTS
-    floating_ids = sorted({e.id for e in events if e.floating})  # sorted: locks always taken in one order
-    if floating_ids:
-        events = _one_time_per_floating_id(events)
-    async with conn.transaction() if floating_ids else contextlib.nullcontext():
-        if floating_ids:
-            await conn.execute(queries.LOCK_FLOATING_IDS, {"ids": floating_ids})
-        async with conn.cursor(row_factory=tuple_row) as cur:
-            await cur.execute(statement, _columns(events))
-            rows = await cur.fetchall()
-    if rows and len(rows) == len(events):
-        # Each event inserts at most one row (a key sent twice in one batch inserts once): all are new.
-        # One statement, one transaction: they share received_at.
-        received_at = rows[0][2]
-        return [WriteResult(Outcome.INSERTED, event, received_at=received_at) for event in events]
-    # A floating event whose row was inserted kept its own time (its id was new).
-    inserted = {(event_id, time): received_at for event_id, time, received_at in rows}
-    missing = [e for e in events if (e.id, e.time) not in inserted]
-    by_key, first = await _stored_rows(conn, missing)
-
-    results: list[WriteResult | None] = []
-    vanished: list[int] = []  # the row that blocked the insert was deleted before it could be read
-    claimed: set[tuple[uuid.UUID, datetime]] = set()  # a key inserted by an earlier item of this batch
-    for index, event in enumerate(events):
-        key = (event.id, event.time)
-        if key in inserted and key not in claimed:
-            claimed.add(key)
-            results.append(WriteResult(Outcome.INSERTED, event, received_at=inserted[key]))
-            continue
-        if key in inserted:
-            stored: dict[str, Any] | None = _as_stored(event, inserted[key])
-        elif event.floating:
-            stored = first.get(event.id)
+    by_id = await _write_unique(conn, _first_of_each_id(events), rollup_table=rollup_table, attempts=attempts)
+    results = []
+    seen: set[uuid.UUID] = set()
+    for event in events:
+        first = by_id[event.id]
+        if event.id in seen:
+            stored = first.stored if first.outcome is Outcome.INSERTED or first.found else None
+            results.append(_compared(event, stored))
         else:
-            stored = by_key.get(key)
-        if stored is None:
-            vanished.append(index)
-            results.append(None)
-            continue
-        same = all(stored[name] == getattr(event, name) for name in _COMPARED)
-        results.append(WriteResult(Outcome.DUPLICATE if same else Outcome.CONFLICT, event, found=stored))
-    if vanished:  # a concurrent DELETE of the same id: write those events again
-        if attempts <= 1:
-            raise RuntimeError("events kept being deleted while they were written")
-        retry = [events[index] for index in vanished]
-        again = await write_events(conn, retry, rollup_table=rollup_table, attempts=attempts - 1)
-        for index, result in zip(vanished, again, strict=True):
-            results[index] = result
-    return [result for result in results if result is not None]
+            seen.add(event.id)
+            results.append(first)
+    return results
 
 
 ModeSource = Callable[[], Awaitable[DatabaseMode]]
+# Rows are written in id order, so writers cannot deadlock on events; a deadlock or serialization failure
+# (the rollup, a foreign writer) is retried, a bounded number of times, before it reaches the client.
+RETRYABLE = (errors.DeadlockDetected, errors.SerializationFailure)
+WRITE_ATTEMPTS = 3
 
 
 class EventWriter:
@@ -220,14 +223,25 @@ class EventWriter:
     async def write(self, events: Sequence[NewEvent]) -> list[WriteResult]:
         mode = await self._mode()
         rollup_table = mode.rollup and not mode.is_timescaledb
-        async with self._pool.connection() as conn:  # autocommit: the insert commits as it completes
-            results = await write_events(conn, events, rollup_table=rollup_table)
+        results = await self._write_retrying(events, rollup_table=rollup_table)
         count_ingested(result.outcome.value for result in results)  # committed
         if mode.rollup and mode.is_timescaledb:
             written = [e.time for e, r in zip(events, results, strict=True) if r.outcome is Outcome.INSERTED]
             if written:
                 await refresh_after_write(self._pool, written, retention=self._retention)
         return results
+
+    async def _write_retrying(self, events: Sequence[NewEvent], *, rollup_table: bool) -> list[WriteResult]:
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                async with self._pool.connection() as conn:  # autocommit: the insert commits as it completes
+                    return await write_events(conn, events, rollup_table=rollup_table)
+            except RETRYABLE as exc:  # the statement was rolled back whole: writing it again is safe
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                log.info("write retried after %s (attempt %d)", exc.__class__.__name__, attempt)
+                await asyncio.sleep(0.01 * attempt)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def delete(self, event_id: uuid.UUID, *, user_id: str | None) -> bool:
         """Delete every row of this id (of `user_id`'s events when given); True when something went."""

@@ -86,6 +86,15 @@ class Event(EventBase, table=True):
     received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
 
 
+class EventId(SQLModel, table=True):
+    """The one event an id names (see migrations/versions/0007): written in the same statement as the event."""
+
+    __tablename__ = "event_ids"
+
+    id: uuid.UUID = Field(primary_key=True)
+    time: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
 class EventCreate(BaseModel):
     """What an app sends. A `time` without a UTC offset means UTC; no `time` means now.
 

@@ -100,20 +100,22 @@ def _series(*, gapfill: bool, months: bool) -> str:
 # The fast path: bucket starts computed once per request (see bounds.py), each row mapped to its bucket
 # by a binary search over them. the slot n (column `bucket`) is the bucket opened by the n-th start; empty buckets are
 # added by the caller.
+# One row more than a chart may carry: the caller refuses the request when it comes back (bounded answer).
+_ORDERED_AND_CAPPED = " ORDER BY 1, 2 LIMIT %(row_limit)s"
 _SLOT = "width_bucket(time, %(starts)b::timestamptz[])"  # binary: cheaper to send than 366 ISO strings
 
 
 @lru_cache  # a handful of shapes: composed once each
 def slot_query(*, rollup: bool, tags: bool, user: bool) -> sql.Composed:
     """Minutes and counts per (slot, tag), ordered, counts never zero. Parameters: starts (timestamptz[]),
-    start, end, tags, user_id, and with `rollup` inner_start/inner_end (the range shrunk to whole 15-minute
-    buckets)."""
+    start, end, tags, user_id, row_limit, and with `rollup` inner_start/inner_end (the range shrunk to whole
+    15-minute buckets)."""
     if rollup and user:
         raise ValueError("the rollup has no user_id: per-user queries read the raw table")
     aggregate = sql.SQL(_AGGREGATE_FROM_ROLLUP if rollup else _AGGREGATE).format(
         bucket=sql.SQL(_SLOT), filters=_filters(tags=tags, user=user)
     )
-    return sql.Composed([aggregate, sql.SQL(" ORDER BY 1, 2")])
+    return sql.Composed([aggregate, sql.SQL(_ORDERED_AND_CAPPED)])
 
 
 @lru_cache  # a handful of shapes: composed once each
@@ -134,36 +136,46 @@ def bucket_query(
         filters=_filters(tags=tags, user=user),
     )
     if not fill:
-        return sql.Composed([aggregate, sql.SQL(" ORDER BY 1, 2")])
-    return sql.SQL(_FILLED).format(
+        return sql.Composed([aggregate, sql.SQL(_ORDERED_AND_CAPPED)])
+    filled = sql.SQL(_FILLED).format(
         aggregate=aggregate,
         series=sql.SQL(_series(gapfill=gapfill, months=months)),
         tags=sql.SQL(_REQUESTED_TAGS if tags else _TAGS_WITH_DATA),
     )
+    return sql.Composed([filled, sql.SQL(" LIMIT %(row_limit)s")])
 
 
 # -- single events, sessions, stats -----------------------------------------------------------------
-# Many events in one statement: one array per column, unnested into rows. An event sent with an id but
-# no time ("now", `floating`) takes the time its id was first stored with, if any, so that its retry
-# lands on the same key (the caller gives repeats of one floating id in a statement one time, and
-# serializes concurrent statements with LOCK_FLOATING_IDS, so the later one sees the row of the earlier).
-# A key that is already stored (a retry, a re-import) is skipped, not an error;
-# the caller reads those rows back to tell a duplicate from a conflicting reuse of the key. Only the key
-# and received_at come back: the caller has the rest.
+# Many events in one statement: one array per column, unnested into rows, each id at most once and in id
+# order (the caller's job: concurrent writers then take their row locks in one order and cannot deadlock).
+# An id names one event forever: each row first claims its id in `event_ids` (its primary key); only the
+# claimed rows reach `events`. A row whose id is already claimed is skipped, not an error; the caller reads
+# the claimed event back to tell a retry (duplicate) from another event reusing the id (conflict). An event
+# sent with an id but no time ("now", `floating`) takes its id's stored time, so its retry lands on the same
+# key; two first arrivals on two connections serialize on the primary key. Only the key and received_at come
+# back: the caller has the rest.
 _NEW_ROWS = """
-    new_rows AS (
+    new_rows AS MATERIALIZED (
         SELECT r.id,
                CASE WHEN r.floating
-                    THEN coalesce((SELECT min(e.time) FROM events AS e WHERE e.id = r.id), r.time)
+                    THEN coalesce((SELECT i.time FROM event_ids AS i WHERE i.id = r.id), r.time)
                     ELSE r.time END AS time,
                r.tag, r.minutes, r.user_id, r.note, r.source
         FROM unnest(%(ids)b::uuid[], %(times)b::timestamptz[], %(tags)b::text[], %(minutes)b::int[],
                     %(user_ids)b::text[], %(notes)b::text[], %(sources)b::text[], %(floating)b::bool[])
              AS r (id, time, tag, minutes, user_id, note, source, floating)
+    ),
+    claimed AS (
+        INSERT INTO event_ids (id, time)
+        SELECT id, time FROM new_rows ORDER BY id
+        ON CONFLICT (id) DO NOTHING
+        RETURNING id
     )"""
+# ON CONFLICT: a row written without its id claim (by a worker still running the code before 0007).
 _INSERT_NEW_ROWS = """
     INSERT INTO events (id, time, tag, minutes, user_id, note, source)
-    SELECT * FROM new_rows
+    SELECT n.id, n.time, n.tag, n.minutes, n.user_id, n.note, n.source
+    FROM new_rows AS n JOIN claimed USING (id) ORDER BY n.id
     ON CONFLICT (id, time) DO NOTHING
     RETURNING id, time, tag, minutes, received_at"""
 # Both statements answer (id, time, received_at) for each inserted row.
@@ -182,30 +194,30 @@ INSERT_EVENTS_AND_ROLLUP = f"""
     )
     SELECT id, time, received_at FROM inserted
 """
-# Taken in the insert's transaction when it has floating events: a second first arrival of the same id
-# (a client's quick retry on another connection) waits, then anchors to the row the first one stored.
-LOCK_FLOATING_IDS = """
-    SELECT pg_advisory_xact_lock(hashtextextended(id::text, 0))
-    FROM unnest(%(ids)s::uuid[]) WITH ORDINALITY AS floating (id, n)
-    ORDER BY n
+# The event each id names (its columns are NULL when the id's event is gone, e.g. dropped by retention).
+SELECT_CLAIMED_EVENTS = """
+    SELECT i.id AS claimed_id, i.time AS claimed_time, e.*
+    FROM event_ids AS i LEFT JOIN events AS e ON e.id = i.id AND e.time = i.time
+    WHERE i.id = ANY(%(ids)s)
 """
-# The stored row of each id sent without a time: its first.
-SELECT_FIRST_EVENTS = "SELECT DISTINCT ON (id) * FROM events WHERE id = ANY(%(ids)s) ORDER BY id, time"
-SELECT_EVENTS_BY_KEY = """
-    SELECT events.* FROM events
-    JOIN unnest(%(ids)s::uuid[], %(times)s::timestamptz[]) AS wanted (id, time) USING (id, time)
+# Deleting an event frees its id (in the same statement): a retry after a mistaken delete stores it again.
+_FREE_ID = "freed AS (DELETE FROM event_ids WHERE id = %(id)s AND EXISTS (SELECT 1 FROM deleted))"
+DELETE_EVENT = f"""
+    WITH deleted AS (
+        DELETE FROM events
+        WHERE id = %(id)s AND (%(user_id)s::text IS NULL OR user_id = %(user_id)s)
+        RETURNING time
+    ),
+    {_FREE_ID}
+    SELECT time FROM deleted
 """
-DELETE_EVENT = """
-    DELETE FROM events
-    WHERE id = %(id)s AND (%(user_id)s::text IS NULL OR user_id = %(user_id)s)
-    RETURNING time
-"""
-DELETE_EVENT_AND_ROLLUP = """
+DELETE_EVENT_AND_ROLLUP = f"""
     WITH deleted AS (
         DELETE FROM events
         WHERE id = %(id)s AND (%(user_id)s::text IS NULL OR user_id = %(user_id)s)
         RETURNING time, tag, minutes
     ),
+    {_FREE_ID},
     rolled AS (
         UPDATE events_15m AS r SET minutes = r.minutes - d.minutes, count = r.count - d.count
         FROM (SELECT date_bin(INTERVAL '15 minutes', time, TIMESTAMPTZ '2000-01-03 00:00:00+00') AS bucket, tag,
@@ -215,7 +227,9 @@ DELETE_EVENT_AND_ROLLUP = """
     )
     SELECT time FROM deleted
 """
-SELECT_EVENT = "SELECT * FROM events WHERE id = %(id)s ORDER BY time LIMIT 1"
+SELECT_EVENT = """
+    SELECT e.* FROM event_ids AS i JOIN events AS e ON e.id = i.id AND e.time = i.time WHERE i.id = %(id)s
+"""
 
 
 def sessions_query(*, tags: bool, user: bool, start: bool, end: bool, after: bool) -> sql.Composed:
@@ -229,5 +243,5 @@ def sessions_query(*, tags: bool, user: bool, start: bool, end: bool, after: boo
 def stats_query(*, tags: bool, user: bool, start: bool, end: bool) -> sql.Composed:
     return sql.SQL(
         "SELECT tag, sum(minutes)::bigint AS minutes, count(*) AS count"
-        " FROM events WHERE true {filters} GROUP BY tag ORDER BY tag"
+        " FROM events WHERE true {filters} GROUP BY tag ORDER BY tag LIMIT %(tag_limit)s"
     ).format(filters=_filters(tags=tags, user=user, start=start, end=end))

@@ -1,8 +1,9 @@
 """Every stored session, oldest first, streamed out of the database as CSV or Parquet (`studytrack export`).
 
 Rows come through a server-side cursor a few thousand at a time, so the table never has to fit in memory.
-Values are written as stored: times in UTC with their offset, no cell rewritten (an export must re-read as
-the data it holds). Parquet needs the optional `pyarrow` (`pip install 'studytrack[parquet]'`).
+Values are written as stored (times in UTC with their offset), except that a CSV text cell starting like a
+spreadsheet formula gets the API CSV's `'` prefix (`csvcells.safe_cell`); Parquet is written as stored.
+Parquet needs the optional `pyarrow` (`pip install 'studytrack[parquet]'`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, TextIO
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
+from studytrack.events.csvcells import safe_cell
 from studytrack.events.params import EventFilters
 
 COLUMNS = ("id", "time", "tag", "minutes", "user_id", "note", "source", "received_at")
@@ -69,6 +71,8 @@ async def write_csv(rows: AsyncIterator[tuple[Any, ...]], out: TextIO) -> int:
 def _cell(value: Any) -> Any:
     if value is None:
         return ""
+    if isinstance(value, str):
+        return safe_cell(value)
     return value.isoformat() if isinstance(value, datetime) else value
 
 

@@ -81,7 +81,9 @@ async def create_event(
     _refuse_expired([event], retention=settings.retention, now=now, batch=False)
     result = await committer.submit(resolve(event, now=now))
     if result.outcome is Outcome.CONFLICT:
-        raise ApiError(409, "id_conflict", f"id {result.stored['id']} at this time is a different session")
+        raise ApiError(
+            409, "id_conflict", f"id {result.event.id} names another session; send a new id for a new session"
+        )
     if result.outcome is Outcome.DUPLICATE:
         response.status_code = status.HTTP_200_OK
     return EventPublic.model_validate(result.stored)
@@ -138,7 +140,14 @@ async def read_buckets(
 ) -> Response:
     """Minutes and session counts per time bucket and tag, in the caller's timezone, ready to chart (or CSV)."""
     query = query.model_copy(update={"user_id": user_scope(access, query.user_id)})
-    series = await service.bucket_series(conn, query=query, mode=mode, max_buckets=settings.max_buckets)
+    series = await service.bucket_series(
+        conn,
+        query=query,
+        mode=mode,
+        max_buckets=settings.max_buckets,
+        max_rows=settings.max_chart_rows,
+        max_tags=settings.max_chart_tags,
+    )
     if wanted_format(query.format, accept) == "csv":
         return csv_response(series)
     # Serialized straight to JSON: FastAPI would first validate our own answer again, item by item.
@@ -163,10 +172,12 @@ async def list_sessions(
 
 
 @router.get("/stats/", response_model=Stats)
-async def read_stats(query: Annotated[StatsQuery, Query()], access: ReadAccess, conn: ConnectionDep) -> Stats:
+async def read_stats(
+    query: Annotated[StatsQuery, Query()], access: ReadAccess, conn: ConnectionDep, settings: SettingsDep
+) -> Stats:
     """Total minutes and sessions, overall and per tag."""
     query = query.model_copy(update={"user_id": user_scope(access, query.user_id)})
-    return await service.session_stats(conn, filters=query)
+    return await service.session_stats(conn, filters=query, max_tags=settings.max_chart_tags)
 
 
 @router.delete(

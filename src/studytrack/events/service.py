@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
+from studytrack.config import Settings
 from studytrack.database.mode import DatabaseMode
 from studytrack.events import queries
 from studytrack.events.bounds import bucket_bounds
@@ -22,6 +24,7 @@ from studytrack.events.rollup import can_use_rollup, ceil_grain, floor_grain
 from studytrack.web.errors import ApiError
 
 Connection = AsyncConnection[Any]
+MAX_CURSOR_CHARS = 256
 
 
 async def get_event(conn: Connection, *, event_id: uuid.UUID) -> EventPublic | None:
@@ -38,23 +41,82 @@ def _fixed_offset(tz: str) -> bool:
     return tz == "UTC" or tz.startswith("Etc/")
 
 
-async def bucket_series(conn: Connection, *, query: BucketQuery, mode: DatabaseMode, max_buckets: int) -> BucketSeries:
-    """Minutes and counts per bucket and tag, in the caller's timezone."""
-    assert query.start is not None  # both set by BucketQuery's defaults
+@dataclass(frozen=True)
+class ChartLimits:
+    """What one chart may carry: buckets, rows (buckets x tags) and distinct tags (MAX_BUCKETS, ...)."""
+
+    buckets: int
+    rows: int
+    tags: int
+
+
+def _too_many_rows(limits: ChartLimits) -> ApiError:
+    return ApiError(
+        422,
+        "too_many_rows",
+        f"this chart would have more than {limits.rows} rows (buckets x tags, MAX_CHART_ROWS); "
+        "ask for fewer tags (tags=...), a wider duration or a shorter range",
+    )
+
+
+def _too_many_tags(limits: ChartLimits) -> ApiError:
+    return ApiError(
+        422,
+        "too_many_tags",
+        f"this chart would show more than {limits.tags} tags (MAX_CHART_TAGS); "
+        "name the ones you want with tags=..., or narrow it with user_id or a shorter range",
+    )
+
+
+def _check_request(query: BucketQuery, buckets: int, limits: ChartLimits) -> None:
+    """Refuse what is too large before any SQL runs: buckets, requested tags, filled rows."""
+    assert query.start is not None
     assert query.end is not None
-    width = query.width
-    buckets = width.bucket_count(query.start, query.end)
-    if buckets > max_buckets:
+    if buckets > limits.buckets:
         raise ApiError(
             422,
             "too_many_buckets",
-            f"{width} buckets from {query.start.isoformat()} to {query.end.isoformat()} would be about "
-            f"{buckets}; the limit is {max_buckets}. Use a wider duration or a shorter range.",
+            f"{query.width} buckets from {query.start.isoformat()} to {query.end.isoformat()} would be about "
+            f"{buckets}; the limit is {limits.buckets}. Use a wider duration or a shorter range.",
         )
+    if len(set(query.tags)) > limits.tags:
+        raise _too_many_tags(limits)
+    if query.fill and query.tags and buckets * len(set(query.tags)) > limits.rows:
+        raise _too_many_rows(limits)
+
+
+def _check_answer(rows: list[tuple[Any, ...]], buckets: int, query: BucketQuery, limits: ChartLimits) -> None:
+    """Refuse an answer the data made too large: the query returns at most one row past the limit."""
+    if len(rows) > limits.rows:
+        raise _too_many_rows(limits)
+    shown = len({row[1] for row in rows}) if not query.tags else len(set(query.tags))
+    if shown > limits.tags:
+        raise _too_many_tags(limits)
+    if query.fill and buckets * shown > limits.rows:
+        raise _too_many_rows(limits)
+
+
+async def bucket_series(
+    conn: Connection,
+    *,
+    query: BucketQuery,
+    mode: DatabaseMode,
+    max_buckets: int,
+    max_rows: int = Settings.max_chart_rows,
+    max_tags: int = Settings.max_chart_tags,
+) -> BucketSeries:
+    """Minutes and counts per bucket and tag, in the caller's timezone; a 422 when the chart would carry more
+    than `max_buckets` buckets, `max_rows` rows (buckets x tags) or `max_tags` distinct tags."""
+    assert query.start is not None  # both set by BucketQuery's defaults
+    assert query.end is not None
+    limits = ChartLimits(max_buckets, max_rows, max_tags)
+    width = query.width
+    buckets = width.bucket_count(query.start, query.end)
+    _check_request(query, buckets, limits)
     bounds = bucket_bounds(width, query.tz, query.start, query.end)
     inner_start, inner_end = ceil_grain(query.start), floor_grain(query.end)
     rollup = mode.rollup and query.user_id is None and inner_start < inner_end
-    params = _filter_params(query) | {"inner_start": inner_start, "inner_end": inner_end}
+    params = _filter_params(query) | {"inner_start": inner_start, "inner_end": inner_end, "row_limit": limits.rows + 1}
     if bounds is not None:
         rollup = rollup and bounds.on_grain(inner_start, inner_end)
         statement = queries.slot_query(rollup=rollup, tags=bool(query.tags), user=query.user_id is not None)
@@ -76,6 +138,7 @@ async def bucket_series(conn: Connection, *, query: BucketQuery, mode: DatabaseM
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(statement, params, prepare=False)
         rows = await cur.fetchall()
+    _check_answer(rows, buckets, query, limits)
     if bounds is not None:
         items = _slot_items(rows, bounds.shown, fill=query.fill, tags=query.tags)
     else:
@@ -114,6 +177,8 @@ def _encode_cursor(event: EventPublic) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    if len(cursor) > MAX_CURSOR_CHARS:  # ours are ~90 characters: refuse a big one before decoding it
+        raise ApiError(422, "invalid_cursor", "cursor is not one this service returned; pass next_cursor unchanged")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         time_text, id_text = json.loads(raw)
@@ -121,7 +186,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         if time.tzinfo is None:
             raise ValueError("naive cursor time")
         return time, uuid.UUID(id_text)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+    # RecursionError: a crafted cursor of nested arrays; whatever it holds, a cursor is the client's to fix.
+    except (ValueError, TypeError, RecursionError, binascii.Error, UnicodeDecodeError):
         raise ApiError(
             422, "invalid_cursor", "cursor is not one this service returned; pass next_cursor unchanged"
         ) from None
@@ -146,16 +212,23 @@ async def list_sessions(conn: Connection, *, query: SessionQuery) -> SessionPage
     return SessionPage(items=items, next_cursor=_encode_cursor(items[-1]) if more else None)
 
 
-async def session_stats(conn: Connection, *, filters: EventFilters) -> Stats:
-    """Totals in the CSV study tracker's shape."""
+async def session_stats(conn: Connection, *, filters: EventFilters, max_tags: int = Settings.max_chart_tags) -> Stats:
+    """Totals in the CSV study tracker's shape; a 422 beyond `max_tags` tags (the answer lists each)."""
     statement = queries.stats_query(
         tags=bool(filters.tags),
         user=filters.user_id is not None,
         start=filters.start is not None,
         end=filters.end is not None,
     )
-    cur = await conn.execute(statement, _filter_params(filters))
+    cur = await conn.execute(statement, _filter_params(filters) | {"tag_limit": max_tags + 1})
     rows = await cur.fetchall()
+    if len(rows) > max_tags:
+        raise ApiError(
+            422,
+            "too_many_tags",
+            f"these totals would list more than {max_tags} tags (MAX_CHART_TAGS); "
+            "name the ones you want with tags=..., or narrow them with user_id or start/end",
+        )
     return Stats(
         total_time=sum(row["minutes"] for row in rows),
         total_sessions=sum(row["count"] for row in rows),

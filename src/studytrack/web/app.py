@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from psycopg_pool import AsyncConnectionPool
 
 from studytrack import __version__
 from studytrack.config import Settings, get_settings, redact_url
-from studytrack.database.mode import detect_mode
+from studytrack.database.mode import DatabaseMode, detect_mode
 from studytrack.database.pool import make_pool
 from studytrack.events.badge import router as badge_router
 from studytrack.events.dropin import router as dropin_router
@@ -20,6 +21,7 @@ from studytrack.events.ingest import EventWriter, GroupCommitter
 from studytrack.events.routes import router as events_router
 from studytrack.web.dashboard import STATIC_PATH, static_files
 from studytrack.web.dashboard import router as dashboard_router
+from studytrack.web.deadline import MARGIN_SECONDS, DeadlineMiddleware, within
 from studytrack.web.deps import current_mode
 from studytrack.web.errors import install_error_handlers
 from studytrack.web.health import router as health_router
@@ -39,14 +41,17 @@ Study sessions in, chart-ready time buckets out.
 """
 
 
+async def _detect_mode(pool: AsyncConnectionPool[Any]) -> DatabaseMode:
+    async with pool.connection() as conn:
+        return await detect_mode(conn)
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     pool = app.state.pool
     await pool.open(wait=False)  # serve (503s) even while the database is still starting
     try:
-        async with asyncio.timeout(app.state.settings.db_timeout_seconds):
-            async with pool.connection() as conn:
-                app.state.mode = await detect_mode(conn)
+        app.state.mode = await within(app.state.settings.db_timeout_seconds, _detect_mode(pool))
         log.info("database mode: %s (PostgreSQL %s)", app.state.mode.name, app.state.mode.server_version)
     except Exception as exc:
         log.warning("database not reachable at start-up (%s); will retry per request", exc.__class__.__name__)
@@ -78,6 +83,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.add_middleware(
         RequestLimitMiddleware, max_body_bytes=settings.max_body_bytes, max_batch_bytes=settings.max_batch_bytes
     )
+    app.add_middleware(DeadlineMiddleware, seconds=settings.db_timeout_seconds + MARGIN_SECONDS)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from studytrack.logs import request_id
 
 log = logging.getLogger(__name__)
+MAX_ERROR_DETAILS = 100  # an answer lists the first 100 faults and counts the rest: its size stays bounded
 
 
 class ErrorDetail(BaseModel):
@@ -73,11 +74,14 @@ def _detail(error: dict[str, Any]) -> ErrorDetail:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    details = [_detail(error) for error in exc.errors()]
+    errors = exc.errors()
+    details = [_detail(error) for error in errors[:MAX_ERROR_DETAILS]]
     first = details[0] if details else ErrorDetail(location="body", field="", message="is invalid")
     summary = f"{first.field or first.location}: {first.message}"
-    if len(details) > 1:
-        summary += f" (and {len(details) - 1} more)"
+    if len(errors) > 1:
+        summary += f" (and {len(errors) - 1} more)"
+    if len(errors) > MAX_ERROR_DETAILS:
+        summary += f"; details lists the first {MAX_ERROR_DETAILS} of {len(errors)}"
     return error_response(422, "validation_error", summary, details)
 
 
@@ -106,6 +110,27 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
+async def _no_connection(request: Request, exc: Exception) -> JSONResponse:
+    # The pool had no connection to give in time: the database is down, or every connection is busy.
+    seconds = request.app.state.settings.db_timeout_seconds
+    log.warning("no database connection within %s s", seconds)
+    message = f"no database connection within {seconds:g} s (the database is down or busy); retry shortly"
+    return error_response(503, "database_unavailable", message, headers={"Retry-After": "5"})
+
+
+async def _database_timeout(request: Request, exc: Exception) -> JSONResponse:
+    seconds = request.app.state.settings.db_timeout_seconds
+    log.warning("database statement cancelled after %s s: %s", seconds, exc.__class__.__name__)
+    message = f"the database did not answer within {seconds:g} s (DB_TIMEOUT_SECONDS); retry shortly"
+    return error_response(503, "database_timeout", message, headers={"Retry-After": "5"})
+
+
+async def _database_contention(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("write gave up after retries: %s", exc.__class__.__name__)
+    message = "concurrent writes of the same sessions kept colliding in the database; retry the request"
+    return error_response(503, "database_contention", message, headers={"Retry-After": "1"})
+
+
 async def _database_rejected(request: Request, exc: Exception) -> JSONResponse:
     # Input the database refuses (e.g. a time zone its tz data lacks) is the client's to fix.
     diag = getattr(exc, "diag", None)
@@ -126,7 +151,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(PoolTimeout, _database_unavailable)
+    app.add_exception_handler(PoolTimeout, _no_connection)
+    for contention in (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+        app.add_exception_handler(contention, _database_contention)  # psycopg gives them no common base
+    app.add_exception_handler(psycopg.errors.QueryCanceled, _database_timeout)
     app.add_exception_handler(psycopg.OperationalError, _database_unavailable)
     app.add_exception_handler(psycopg.DataError, _database_rejected)
     app.add_exception_handler(Exception, _unexpected)

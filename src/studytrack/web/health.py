@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
 from studytrack import __version__
-from studytrack.database.mode import detect_mode
+from studytrack.database.mode import DatabaseMode, detect_mode
 from studytrack.database.status import TimescaleStatus, timescale_status
+from studytrack.web.deadline import within
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
@@ -33,6 +35,12 @@ class HealthUnavailable(Health):
     message: str = "the database is unreachable"
 
 
+async def _probe(pool: AsyncConnectionPool[Any]) -> tuple[DatabaseMode, TimescaleStatus | None]:
+    async with pool.connection() as conn:
+        mode = await detect_mode(conn)
+        return mode, await timescale_status(conn) if mode.is_timescaledb else None
+
+
 @router.get(
     "/healthz",
     response_model=Health,
@@ -40,11 +48,8 @@ class HealthUnavailable(Health):
 )
 async def healthz(request: Request) -> Health | JSONResponse:
     settings = request.app.state.settings
-    try:
-        async with asyncio.timeout(settings.db_timeout_seconds):
-            async with request.app.state.pool.connection() as conn:
-                mode = await detect_mode(conn)
-                timescale = await timescale_status(conn) if mode.is_timescaledb else None
+    try:  # `within`: answers at the timeout, not after psycopg has cancelled the query on a hung database
+        mode, timescale = await within(settings.db_timeout_seconds, _probe(request.app.state.pool))
     except Exception as exc:  # any failure to reach the database is "unavailable", never a 500
         log.warning("health check: database unreachable (%s)", exc.__class__.__name__)
         body = HealthUnavailable(

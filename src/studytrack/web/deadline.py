@@ -1,0 +1,71 @@
+"""Every request answers within DB_TIMEOUT_SECONDS plus a margin, whatever the database does.
+
+A database that hangs (its processes stopped, a network that drops packets silently) never answers, and
+cancelling a query on it makes psycopg wait up to 10 s more for the server to confirm. So the work is run in a
+task that the answer does not wait for: past the deadline the client gets a 503 at once, the task is cancelled
+and finishes in the background (psycopg closes a connection it cannot cancel; the pool replaces it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from studytrack.web.errors import error_response
+
+log = logging.getLogger(__name__)
+MARGIN_SECONDS = 2.0  # beyond DB_TIMEOUT_SECONDS: the pool wait and the statement may each take part of it
+T = TypeVar("T")
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.info("abandoned request work ended with %s", task.exception().__class__.__name__)
+
+
+async def within(seconds: float, work: Coroutine[Any, Any, T]) -> T:
+    """`work`'s result, or TimeoutError after `seconds` without waiting for its cancellation to complete."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if task in done:
+        return task.result()
+    task.cancel()
+    task.add_done_callback(_retrieve)
+    raise TimeoutError(f"no answer within {seconds:g} s")
+
+
+class DeadlineMiddleware:
+    """Pure ASGI: a request that has not started its answer by the deadline gets a 503 `database_timeout`."""
+
+    def __init__(self, app: ASGIApp, *, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = late = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if late:
+                return  # the 503 was sent: whatever the abandoned work answers is dropped
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        task = asyncio.ensure_future(self.app(scope, receive, guarded_send))
+        done, _ = await asyncio.wait({task}, timeout=self.seconds)
+        if task in done or started:  # answered, or already streaming its answer: let it finish
+            await task
+            return
+        late = True
+        task.cancel()
+        task.add_done_callback(_retrieve)
+        log.warning("%s %s: no answer within %g s; answered 503", scope["method"], scope["path"], self.seconds)
+        message = f"the database did not answer within {self.seconds:g} s; retry shortly"
+        await error_response(503, "database_timeout", message, headers={"Retry-After": "5"})(scope, receive, send)
