@@ -7,7 +7,10 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
+
 from studytrack.database.timescaledb_build import TIMESCALEDB_VERSION, cache_directory
+from tests.conftest import create_database
 from tests.environment import clean_environ
 
 
@@ -44,10 +47,20 @@ def test_missing_build_tools_are_named_with_how_to_install_them(tmp_path: Path) 
     assert "apt-get install cmake gcc make" in result.stderr
 
 
-def test_a_second_install_copies_the_cached_build_in_seconds() -> None:
+def test_a_second_install_copies_the_cached_build_in_seconds_and_running_servers_keep_serving(
+    timescaledb_server_url: str,
+) -> None:
+    url = create_database(timescaledb_server_url, "reinstall")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION timescaledb")
     assert (cache_directory() / "lib" / f"timescaledb-{TIMESCALEDB_VERSION}.so").is_file(), "tests/run.sh built it"
     started = time.monotonic()
     result = install()
     assert result.returncode == 0, result.stderr
     assert "built earlier on this machine" in result.stdout
     assert time.monotonic() - started < 30
+    with psycopg.connect(url, autocommit=True) as conn:  # a library overwritten in place would have crashed it
+        assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone() == (
+            TIMESCALEDB_VERSION,
+        )
+        conn.execute("SELECT time_bucket('1 day', now())")

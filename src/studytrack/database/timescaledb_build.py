@@ -6,6 +6,7 @@ and machine, so a second install or a new virtualenv only copies them into the w
 
 from __future__ import annotations
 
+import filecmp
 import os
 import platform
 import re
@@ -79,9 +80,24 @@ def install(source: str = DEFAULT_SOURCE, progress: Progress = print) -> Path:
     else:
         progress(f"using the TimescaleDB {TIMESCALEDB_VERSION} built earlier on this machine ({cache})")
     for part in ("lib", "share"):
-        shutil.copytree(cache / part, pginstall() / part, dirs_exist_ok=True)
+        _install_tree(cache / part, pginstall() / part)
     progress(f"TimescaleDB {TIMESCALEDB_VERSION} is installed in {pginstall()}")
     return cache
+
+
+def _install_tree(source: Path, target: Path) -> None:
+    """Copy each file that differs under a temporary name, then rename it into place: a running server keeps
+    the library it mapped (overwriting a loaded .so in place would crash it)."""
+    for path in source.rglob("*"):
+        if path.is_dir():
+            continue
+        destination = target / path.relative_to(source)
+        if destination.is_file() and filecmp.cmp(path, destination, shallow=False):
+            continue
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        partial = destination.with_name(f".{destination.name}.partial")
+        shutil.copy2(path, partial)
+        os.replace(partial, destination)
 
 
 def _build_into_cache(source: str, cache: Path, progress: Progress) -> None:
