@@ -1,7 +1,7 @@
 """What the id claim (event_ids, migration 0007) costs per write: the plain-mode insert statement before it
 (commit 6acc137) against today's, interleaved, on one fresh embedded PostgreSQL database. About 30 s.
 
-    .venv/bin/python scripts/id_claim_cost.py
+    .venv/bin/python -m bench.id_claim_cost
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ SINGLES, BATCHES, BATCH = 2000, 10, 1000
 
 
 def _queries_before(directory: Path) -> ModuleType:
-    source = subprocess.run(  # noqa: S603 (a fixed command)
-        ["git", "show", f"{BEFORE}:src/studytrack/events/queries.py"],  # noqa: S607
+    source = subprocess.run(
+        ["git", "show", f"{BEFORE}:src/studytrack/events/queries.py"],
         capture_output=True,
         check=True,
         text=True,
