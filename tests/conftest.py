@@ -14,6 +14,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -28,8 +29,10 @@ from studytrack.auth.tokens import create_token
 from studytrack.config import Settings, load_settings
 from studytrack.database.embedded import restart_embedded_database, start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
+from studytrack.database.timescale import ROLLUP_END_OFFSET
 from studytrack.database.timescaledb_build import is_installed as timescaledb_installed
 from studytrack.events.ingest import NewEvent
+from studytrack.events.rollup import refresh
 from studytrack.web.app import create_app
 
 REPO = Path(__file__).resolve().parent.parent
@@ -186,7 +189,19 @@ class Database:
         # never past now - 15 minutes (the refresh policy's end offset). TRUNCATE would bypass both.
         self.execute("DELETE FROM events")
         self.execute("DELETE FROM event_ids")
-        self.execute("CALL refresh_continuous_aggregate('events_15m', NULL, now() - interval '15 minutes')")
+        self.refresh_rollup(None, datetime.now(UTC) - ROLLUP_END_OFFSET)
+
+    def refresh_rollup(self, lower: datetime | None, upper: datetime) -> None:
+        """Refresh the continuous aggregate as the app does (taking turns with its writers, retrying the policy)."""
+        pool = self._client.app.state.pool  # type: ignore[attr-defined]
+
+        async def run() -> None:
+            async with pool.connection() as conn:
+                await refresh(conn, [(lower, upper)], force=False)
+
+        portal = self._client.portal
+        assert portal is not None
+        portal.call(run)
 
 
 @pytest.fixture(scope="session")

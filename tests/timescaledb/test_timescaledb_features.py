@@ -194,7 +194,7 @@ def test_a_late_session_shows_in_the_next_chart_even_below_the_aggregate_waterma
     params = {"duration": "1 day", "start": "2025-01-01", "end": "2025-02-01"}
     with app_client(ts_url, ts_settings) as client:
         client.post("/api/events/", json={"tag": "cka", "minutes": 30, "time": "2025-01-20T10:00:00Z"})
-        Database(client).execute("CALL refresh_continuous_aggregate('events_15m', NULL, now() - interval '1 hour')")
+        Database(client).refresh_rollup(None, datetime.now(UTC) - timedelta(hours=1))
         # An app that was offline for months syncs a session from before the watermark.
         client.post("/api/events/", json={"tag": "cka", "minutes": 45, "time": "2025-01-05T10:00:00Z"})
         items = client.get("/api/events/", params=params).json()["items"]

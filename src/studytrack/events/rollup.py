@@ -28,8 +28,8 @@ ALIGNED_SINCE = datetime(1980, 1, 1, tzinfo=UTC)
 _EPOCH = datetime(2000, 1, 3, tzinfo=UTC)  # time_bucket's origin
 # force: recompute the window even where no invalidation was logged (the write may have raced the
 # invalidation threshold); available since TimescaleDB 2.19, older versions take the plain call.
-REFRESH = "CALL refresh_continuous_aggregate('events_15m', %s, %s, force => true)"
-REFRESH_UNFORCED = "CALL refresh_continuous_aggregate('events_15m', %s, %s)"
+REFRESH = "CALL refresh_continuous_aggregate('events_15m', %s::timestamptz, %s::timestamptz, force => true)"
+REFRESH_UNFORCED = "CALL refresh_continuous_aggregate('events_15m', %s::timestamptz, %s::timestamptz)"
 REFRESH_LOCK_ID = 0x57D7_7AC5  # pg_advisory_lock key shared by every process that refreshes after a write
 REFRESH_ATTEMPTS = 6
 
@@ -79,21 +79,27 @@ async def refresh_after_write(
         return
     try:
         async with pool.connection() as conn:  # autocommit: a refresh cannot run inside a transaction block
-            await conn.execute("SELECT pg_advisory_lock(%s)", (REFRESH_LOCK_ID,))
-            try:
-                for lower, upper in windows:
-                    await _refresh(conn, lower, upper)
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(%s)", (REFRESH_LOCK_ID,))
+            await refresh(conn, windows)
     except Exception as exc:  # the write is committed; the refresh policy catches up within minutes
         log.warning("could not refresh events_15m (%d windows): %s", len(windows), exc)
 
 
-async def _refresh(conn: Any, lower: datetime, upper: datetime) -> None:
+async def refresh(conn: Any, windows: Sequence[tuple[datetime | None, datetime]], *, force: bool = True) -> None:
+    """Refresh these windows of the aggregate (None: from the start), one refresher at a time; without
+    `force`, only where invalidations were logged."""
+    await conn.execute("SELECT pg_advisory_lock(%s)", (REFRESH_LOCK_ID,))
+    try:
+        for lower, upper in windows:
+            await _refresh(conn, lower, upper, force=force)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock(%s)", (REFRESH_LOCK_ID,))
+
+
+async def _refresh(conn: Any, lower: datetime | None, upper: datetime, *, force: bool) -> None:
     for attempt in range(REFRESH_ATTEMPTS):
         try:
             try:
-                await conn.execute(REFRESH, (lower, upper), prepare=False)  # a utility statement
+                await conn.execute(REFRESH if force else REFRESH_UNFORCED, (lower, upper), prepare=False)
             except (errors.UndefinedFunction, errors.UndefinedParameter):
                 await conn.execute(REFRESH_UNFORCED, (lower, upper), prepare=False)
             return
