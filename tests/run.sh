@@ -14,7 +14,11 @@ if ! python -c 'import sys; from studytrack.database.timescaledb_build import is
             apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake gcc make >/dev/null
         fi
     fi
-    studytrack timescaledb install --source "${TIMESCALEDB_SOURCE:-../shared/vendor/timescaledb-2.29.2.tar.gz}"
+    vendored=../shared/vendor/timescaledb-2.29.2.tar.gz  # the team's copy; elsewhere the release URL (the default)
+    if [ -z "${TIMESCALEDB_SOURCE:-}" ] && [ -f "$vendored" ]; then
+        export TIMESCALEDB_SOURCE=$vendored
+    fi
+    studytrack timescaledb install
 fi
 
 # Real headless Chromium for the dashboard tests (Debian's package; Playwright drives it, no browser download).
