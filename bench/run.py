@@ -205,7 +205,7 @@ def bulk_load(url: str, count: int, seed: int) -> None:
 
 
 def rebuild_rollup(url: str) -> None:
-    """After bulk COPY (which bypasses the ingest path) rebuild plain mode's rollup table."""
+    """After bulk COPY (which bypasses the ingest path) rebuild the rollup table."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("TRUNCATE events_15m")
         conn.execute(
@@ -306,15 +306,11 @@ def wait_for_compression(url: str, older_than: timedelta) -> str:
 
 
 def prepare_queries(url: str, timescaledb: bool, compress_after: timedelta | None) -> None:
-    """After a bulk load: the rollup caught up (and, in TimescaleDB mode, old chunks compressed), then a
+    """After a bulk load: the rollup rebuilt (and, in TimescaleDB mode, old chunks compressed), then a
     checkpoint, so queries are measured in a steady state."""
-    if timescaledb:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CALL refresh_continuous_aggregate('events_15m', NULL, now() - interval '15 minutes')")
-        if compress_after is not None:
-            report("  columnstore after the policy ran", wait_for_compression(url, compress_after))
-    else:
-        rebuild_rollup(url)
+    rebuild_rollup(url)
+    if timescaledb and compress_after is not None:
+        report("  columnstore after the policy ran", wait_for_compression(url, compress_after))
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE events")
         conn.execute("VACUUM ANALYZE events_15m")
@@ -353,13 +349,12 @@ def measure_mode(args: argparse.Namespace, mode: str) -> None:
 
             loaded = 0
             with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("TRUNCATE events" if timescaledb else "TRUNCATE events, events_15m")
+                conn.execute("TRUNCATE events, events_15m, event_ids")
             for size in args.sizes:
                 print(f"Bucket queries at {size:,} events ({name}):")
                 if timescaledb and loaded:  # indexes cannot be dropped over compressed chunks: start afresh
                     with psycopg.connect(url, autocommit=True) as conn:
-                        conn.execute("TRUNCATE events")
-                        conn.execute("CALL refresh_continuous_aggregate('events_15m', NULL, NULL)")
+                        conn.execute("TRUNCATE events, events_15m")
                     loaded = 0
                 bulk_load(url, size - loaded, seed=size)
                 loaded = size

@@ -14,7 +14,6 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -29,10 +28,8 @@ from studytrack.auth.tokens import create_token
 from studytrack.config import Settings, load_settings
 from studytrack.database.embedded import restart_embedded_database, start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
-from studytrack.database.timescale import ROLLUP_END_OFFSET
 from studytrack.database.timescaledb_build import is_installed as timescaledb_installed
 from studytrack.events.ingest import NewEvent
-from studytrack.events.rollup import refresh
 from studytrack.web.app import create_app
 
 REPO = Path(__file__).resolve().parent.parent
@@ -162,7 +159,7 @@ class Database:
         self._call(query, rows, many=True)
 
     def write(self, events: Sequence[NewEvent]) -> None:
-        """Store events the way the API does (so the continuous aggregate stays exact)."""
+        """Store events the way the API does (so the rollup stays exact)."""
         writer = self._client.app.state.writer  # type: ignore[attr-defined]
         portal = self._client.portal
         assert portal is not None
@@ -180,28 +177,9 @@ class Database:
         return portal.call(run)
 
     def reset(self) -> None:
-        """Empty the events table (and, in TimescaleDB mode, the continuous aggregate); drop tests' tokens."""
+        """Empty the events table and its rollup; drop tests' tokens."""
         self.execute("DELETE FROM api_tokens WHERE name <> 'test-admin'")
-        if not self.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'")[0][0]:
-            self.execute("TRUNCATE events, events_15m, event_ids")  # plain mode: the rollup is a table
-            return
-        # As production would: delete (which records invalidations), then let the aggregate catch up,
-        # never past now - 15 minutes (the refresh policy's end offset). TRUNCATE would bypass both.
-        self.execute("DELETE FROM events")
-        self.execute("DELETE FROM event_ids")
-        self.refresh_rollup(None, datetime.now(UTC) - ROLLUP_END_OFFSET)
-
-    def refresh_rollup(self, lower: datetime | None, upper: datetime) -> None:
-        """Refresh the continuous aggregate as the app does (taking turns with its writers, retrying the policy)."""
-        pool = self._client.app.state.pool  # type: ignore[attr-defined]
-
-        async def run() -> None:
-            async with pool.connection() as conn:
-                await refresh(conn, [(lower, upper)], force=False)
-
-        portal = self._client.portal
-        assert portal is not None
-        portal.call(run)
+        self.execute("TRUNCATE events, events_15m, event_ids")
 
 
 @pytest.fixture(scope="session")

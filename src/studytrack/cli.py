@@ -73,7 +73,7 @@ async def _database_status(url: str) -> dict[str, Any]:
         status |= (await event_totals(conn)).model_dump()
         if mode.is_timescaledb:
             status |= (await timescale_status(conn)).model_dump()
-            status["continuous_aggregate"] = "events_15m" if mode.rollup else None
+        status["rollup"] = "events_15m" if mode.rollup else None
     return status
 
 
@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=cmd_migrate)
 
     database = commands.add_parser("db", help="inspect the database").add_subparsers(dest="db_command", required=True)
-    status = database.add_parser("status", help="mode, versions, events, chunks, compression, aggregate freshness")
+    status = database.add_parser("status", help="mode, versions, events, chunks, compression")
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=cmd_db_status)
     add_data_commands(commands)

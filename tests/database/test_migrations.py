@@ -20,7 +20,7 @@ from studytrack.database.migrate import run_migrations, sqlalchemy_url
 from studytrack.database.timescale import TimescaleDBError
 from tests.conftest import create_database
 
-HEAD = "0007"  # the newest migration
+HEAD = "0008"  # the newest migration
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""TimescaleDB mode on real TimescaleDB: hypertable, policies, continuous aggregate, compression, retention.
+"""TimescaleDB mode on real TimescaleDB: hypertable, policies, the rollup, compression, retention.
 
 Each test gets its own database on the native TimescaleDB test server, so settings can differ per test.
 """
@@ -6,6 +6,7 @@ Each test gets its own database on the native TimescaleDB test server, so settin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import random
@@ -53,6 +54,13 @@ def policy(url: str, proc: str) -> dict[str, Any] | None:
     return dict(rows[0][0]) if rows else None
 
 
+def compress_all(url: str) -> None:
+    """Compress every chunk now; the columnstore policy may be compressing the same chunks meanwhile."""
+    for (chunk,) in sql(url, "SELECT c::text FROM show_chunks('events') AS c"):
+        with contextlib.suppress(psycopg.errors.DuplicateObject):  # the policy got there first
+            sql(url, "SELECT compress_chunk(%s::regclass, if_not_compressed => true)", (chunk,))
+
+
 def app_client(url: str, settings: Settings) -> TestClient:
     from studytrack.web.app import create_app
 
@@ -65,12 +73,12 @@ def test_events_is_a_hypertable_whose_chunk_interval_follows_the_setting(ts_url:
     assert sql(ts_url, query) == [(timedelta(days=1),)]
     run_migrations(ts_url, dataclasses.replace(ts_settings, chunk_time_interval=timedelta(days=3)))
     assert sql(ts_url, query) == [(timedelta(days=3),)]
-    assert sql(ts_url, "SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates") == [
-        ("events_15m", False)
-    ]
+    # The rollup is an ordinary table, exact as each insert commits (see migration 0008).
+    assert sql(ts_url, "SELECT relkind FROM pg_class WHERE relname = 'events_15m'") == [("r",)]
+    assert sql(ts_url, "SELECT count(*) FROM timescaledb_information.continuous_aggregates") == [(0,)]
 
 
-def test_compression_retention_and_refresh_policies_follow_the_settings(ts_url: str, ts_settings: Settings) -> None:
+def test_compression_and_retention_policies_follow_the_settings(ts_url: str, ts_settings: Settings) -> None:
     run_migrations(ts_url, ts_settings)
     assert sql(
         ts_url,
@@ -79,13 +87,10 @@ def test_compression_retention_and_refresh_policies_follow_the_settings(ts_url: 
     ) == [(True,)]
     assert policy(ts_url, "policy_compression")["compress_after"] == "30 days"  # type: ignore[index]
     assert policy(ts_url, "policy_retention") is None
-    assert policy(ts_url, "policy_refresh_continuous_aggregate")["start_offset"] is None  # type: ignore[index]
 
     run_migrations(ts_url, dataclasses.replace(ts_settings, retention=timedelta(days=365), compress_after=None))
     assert policy(ts_url, "policy_compression") is None
     assert policy(ts_url, "policy_retention")["drop_after"] == "365 days"  # type: ignore[index]
-    # Refreshes never reach back past the retention, so dropped raw data keeps its aggregates.
-    assert policy(ts_url, "policy_refresh_continuous_aggregate")["start_offset"] == "365 days"  # type: ignore[index]
 
 
 def random_sessions(count: int, start: datetime, days: int, seed: int) -> list[Session]:
@@ -113,7 +118,7 @@ CASES = [
 
 
 def _answers(client: TestClient, duration: str, tz: str, start: str, end: str) -> tuple[list[Any], list[Any]]:
-    """(via the continuous aggregate, via the raw hypertable) for the same request."""
+    """(via the rollup, via the raw hypertable) for the same request."""
     query = BucketQuery.model_validate({"duration": duration, "tz": tz, "start": start, "end": end})
     pool = client.app.state.pool  # type: ignore[attr-defined]
 
@@ -131,7 +136,7 @@ def _answers(client: TestClient, duration: str, tz: str, start: str, end: str) -
     return rollup, raw
 
 
-def test_the_continuous_aggregate_answers_like_the_raw_table_before_and_after_compression(
+def test_the_rollup_answers_like_the_raw_hypertable_before_and_after_compression(
     ts_url: str, ts_settings: Settings
 ) -> None:
     run_migrations(ts_url, ts_settings)
@@ -157,7 +162,7 @@ def test_the_continuous_aggregate_answers_like_the_raw_table_before_and_after_co
             checked += len(expected)
         assert checked > 200
 
-        Database(client).execute("SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('events') AS c")
+        compress_all(ts_url)
         health = client.get("/healthz").json()["timescale"]
         assert health["compressed_chunks"] == health["chunks"] > 0
         assert health["compression_ratio"] > 0
@@ -179,7 +184,7 @@ def test_resending_events_into_compressed_chunks_stores_nothing_twice(ts_url: st
     ]
     with app_client(ts_url, ts_settings) as client:
         assert client.post("/api/events/batch", json=items).json()["inserted"] == 100
-        Database(client).execute("SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('events') AS c")
+        compress_all(ts_url)
         again = client.post(
             "/api/events/batch", json=[*items, {"tag": "cka", "minutes": 1, "time": "2025-01-02T11:00:00Z"}]
         )
@@ -187,22 +192,19 @@ def test_resending_events_into_compressed_chunks_stores_nothing_twice(ts_url: st
         assert client.get("/api/stats/").json()["total_sessions"] == 101
 
 
-def test_a_late_session_shows_in_the_next_chart_even_below_the_aggregate_watermark(
-    ts_url: str, ts_settings: Settings
-) -> None:
+def test_a_session_synced_months_late_shows_in_the_next_chart(ts_url: str, ts_settings: Settings) -> None:
     run_migrations(ts_url, ts_settings)
     params = {"duration": "1 day", "start": "2025-01-01", "end": "2025-02-01"}
     with app_client(ts_url, ts_settings) as client:
         client.post("/api/events/", json={"tag": "cka", "minutes": 30, "time": "2025-01-20T10:00:00Z"})
-        Database(client).refresh_rollup(None, datetime.now(UTC) - timedelta(hours=1))
-        # An app that was offline for months syncs a session from before the watermark.
+        compress_all(ts_url)
+        # An app that was offline for months syncs a session into a compressed chunk.
         client.post("/api/events/", json={"tag": "cka", "minutes": 45, "time": "2025-01-05T10:00:00Z"})
         items = client.get("/api/events/", params=params).json()["items"]
         assert [(item["bucket"][:10], item["minutes"]) for item in items] == [
             ("2025-01-05", 45),
             ("2025-01-20", 30),
         ]
-        assert client.get("/healthz").json()["timescale"]["rollup_materialized_until"] is not None
 
 
 def test_with_retention_a_session_older_than_it_is_refused(ts_url: str, ts_settings: Settings) -> None:
@@ -221,13 +223,13 @@ def test_with_retention_a_session_older_than_it_is_refused(ts_url: str, ts_setti
         assert client.get("/api/stats/").json()["total_sessions"] == 0
 
 
-def test_db_status_reports_mode_chunks_compression_and_freshness(ts_url: str, ts_settings: Settings) -> None:
+def test_db_status_reports_mode_chunks_and_compression(ts_url: str, ts_settings: Settings) -> None:
     run_migrations(ts_url, ts_settings)
     sql(
         ts_url,
         "INSERT INTO events (id, time, tag, minutes) VALUES (gen_random_uuid(), '2025-01-06 10:00Z', 'cka', 5)",
     )
-    sql(ts_url, "SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('events') AS c")
+    compress_all(ts_url)
     result = subprocess.run(
         [sys.executable, "-m", "studytrack", "db", "status"],
         env=os.environ | {"DATABASE_URL": ts_url},
@@ -245,27 +247,7 @@ def test_db_status_reports_mode_chunks_compression_and_freshness(ts_url: str, ts
         "1",
     )
     assert float(lines["compression_ratio"]) > 0
-    assert lines["continuous_aggregate"].strip() == "events_15m"
-
-
-def test_late_writes_refresh_only_the_windows_that_hold_them() -> None:
-    from studytrack.events.rollup import refresh_windows
-
-    now = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
-    times = [
-        datetime(2025, 1, 1, 10, 5, tzinfo=UTC),
-        datetime(2025, 1, 1, 10, 20, tzinfo=UTC),  # next grain: merged
-        datetime(2025, 1, 1, 14, 0, tzinfo=UTC),  # 3.5 h later: merged
-        datetime(2025, 5, 1, 9, 59, tzinfo=UTC),  # months later: its own window
-        datetime(2025, 6, 1, 11, 50, tzinfo=UTC),  # newer than now - 15 min: real-time covers it
-    ]
-    assert refresh_windows(times, now=now, retention=None) == [
-        (datetime(2025, 1, 1, 10, 0, tzinfo=UTC), datetime(2025, 1, 1, 14, 15, tzinfo=UTC)),
-        (datetime(2025, 5, 1, 9, 45, tzinfo=UTC), datetime(2025, 5, 1, 10, 0, tzinfo=UTC)),
-    ]
-    assert refresh_windows(times, now=now, retention=timedelta(days=40)) == [
-        (datetime(2025, 5, 1, 9, 45, tzinfo=UTC), datetime(2025, 5, 1, 10, 0, tzinfo=UTC)),
-    ]
+    assert lines["rollup"].strip() == "events_15m"
 
 
 def job_ids(url: str) -> dict[str, int]:
@@ -290,25 +272,14 @@ def wait_for(condition: Any, what: str, timeout: float = 90.0) -> None:
         time.sleep(0.5)
 
 
-def test_the_scheduler_runs_the_refresh_and_columnstore_policies_by_itself(ts_url: str, ts_settings: Settings) -> None:
+def test_the_scheduler_runs_the_columnstore_policy_by_itself(ts_url: str, ts_settings: Settings) -> None:
     run_migrations(ts_url, dataclasses.replace(ts_settings, chunk_time_interval=timedelta(days=1)))
-    # Written behind the API's back (no refresh after commit): only the refresh policy can materialize them.
-    sql(
-        ts_url,
-        "INSERT INTO events (id, time, tag, minutes)"
-        " SELECT gen_random_uuid(), now() - interval '60 days' + n * interval '1 hour', 'cka', 10"
-        " FROM generate_series(1, 48) AS n",
-    )
-    materialized = "SELECT count(*) FROM events_15m WHERE bucket < now() - interval '1 day'"
-    sql(ts_url, "ALTER MATERIALIZED VIEW events_15m SET (timescaledb.materialized_only = true)")
-    assert sql(ts_url, materialized) == [(0,)]
-    jobs = job_ids(ts_url)
-    refresh, columnstore = jobs["policy_refresh_continuous_aggregate"], jobs["policy_compression"]
-    run_soon(ts_url, refresh)
+    with app_client(ts_url, ts_settings) as client:
+        insert_sessions(Database(client), [Session(NOW - timedelta(days=60, hours=n), "cka", 10) for n in range(48)])
+    columnstore = job_ids(ts_url)["policy_compression"]
     run_soon(ts_url, columnstore)
 
-    wait_for(lambda: successes(ts_url, refresh) > 0 and successes(ts_url, columnstore) > 0, "both policies to run")
-    assert sql(ts_url, materialized) == [(48,)]
+    wait_for(lambda: successes(ts_url, columnstore) > 0, "the columnstore policy to run")
     compressed = (
         "SELECT bool_and(is_compressed), count(*) FROM timescaledb_information.chunks WHERE hypertable_name = 'events'"
     )
@@ -326,7 +297,7 @@ def test_charts_stay_exact_after_late_writes_into_compressed_chunks(ts_url: str,
     with app_client(ts_url, ts_settings) as client:
         db = Database(client)
         insert_sessions(db, early)
-        db.execute("SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('events') AS c")
+        compress_all(ts_url)
         insert_sessions(db, late)
         uncompressed = (
             "SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_name = 'events' AND NOT is_compressed"
@@ -355,14 +326,10 @@ def test_retention_run_by_the_scheduler_never_empties_a_chart(ts_url: str, ts_se
     jobs = job_ids(ts_url)
     run_soon(ts_url, jobs["policy_retention"])
     wait_for(lambda: sql(ts_url, "SELECT count(*) FROM events") == [(1,)], "the retention policy to drop the chunk")
-    refresh = jobs["policy_refresh_continuous_aggregate"]
-    before = successes(ts_url, refresh)
-    run_soon(ts_url, refresh)
-    wait_for(lambda: successes(ts_url, refresh) > before, "a refresh after the drop")
     with app_client(ts_url, shorter) as client:
         assert client.get("/api/stats/").json()["total_time"] == 20  # the old raw row is gone
         items = client.get("/api/events/", params={"duration": "1 day", "tags": "cka"}).json()["items"]
-    assert sorted(item["minutes"] for item in items) == [20, 40]  # the aggregate kept its day
+    assert sorted(item["minutes"] for item in items) == [20, 40]  # the rollup kept its day
 
 
 def test_time_bucket_gapfill_lists_the_same_buckets_as_time_bucket_across_dst(ts_url: str) -> None:
@@ -386,7 +353,7 @@ def test_time_bucket_gapfill_lists_the_same_buckets_as_time_bucket_across_dst(ts
     assert gapfill == bucket
 
 
-def test_concurrent_late_writes_all_reach_the_aggregate_at_once(
+def test_concurrent_writes_into_the_same_buckets_all_reach_the_rollup(
     ts_url: str, ts_settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     run_migrations(ts_url, ts_settings)
@@ -394,7 +361,7 @@ def test_concurrent_late_writes_all_reach_the_aggregate_at_once(
     batches = [
         [NewEvent(uuid.uuid4(), start + timedelta(minutes=7 * i + j), "cka", 1, None, None, None) for i in range(60)]
         for j in range(6)
-    ]  # six writers whose refresh windows overlap
+    ]  # six writers upserting the same rollup rows
     with app_client(ts_url, ts_settings) as client:
         writer = client.app.state.writer  # type: ignore[attr-defined]
 
@@ -404,7 +371,29 @@ def test_concurrent_late_writes_all_reach_the_aggregate_at_once(
         assert client.portal is not None
         with caplog.at_level("WARNING", logger="studytrack"):
             client.portal.call(write_all)
-        db = Database(client)
-        db.execute("ALTER MATERIALIZED VIEW events_15m SET (timescaledb.materialized_only = true)")
-        assert db.execute("SELECT sum(minutes)::int FROM events_15m") == [(360,)]
-    assert [r.getMessage() for r in caplog.records if "refresh" in r.getMessage()] == []
+        assert Database(client).execute("SELECT sum(minutes)::int FROM events_15m") == [(360,)]
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("studytrack.events")] == []
+
+
+def test_upgrading_keeps_every_bucket_of_the_former_continuous_aggregate(ts_url: str, ts_settings: Settings) -> None:
+    from alembic import command
+
+    from studytrack.database.migrate import alembic_config
+
+    command.upgrade(alembic_config(ts_url, ts_settings), "0007")  # events_15m was a continuous aggregate
+    sql(
+        ts_url,
+        "INSERT INTO events (id, time, tag, minutes) VALUES"
+        " (gen_random_uuid(), '2025-01-06 10:05Z', 'cka', 5), (gen_random_uuid(), '2025-01-06 10:10Z', 'cka', 7),"
+        " (gen_random_uuid(), '2025-02-01 08:00Z', 'terraform', 30)",
+    )
+    sql(ts_url, "CALL refresh_continuous_aggregate('events_15m', NULL, now() - interval '15 minutes')")
+    sql(ts_url, "DELETE FROM events WHERE tag = 'terraform'")  # as retention would: the aggregate keeps its bucket
+
+    run_migrations(ts_url, ts_settings)
+    assert sql(ts_url, "SELECT relkind FROM pg_class WHERE relname = 'events_15m'") == [("r",)]
+    assert sql(ts_url, "SELECT bucket, tag, minutes, count FROM events_15m ORDER BY bucket") == [
+        (datetime(2025, 1, 6, 10, tzinfo=UTC), "cka", 12, 2),
+        (datetime(2025, 2, 1, 8, tzinfo=UTC), "terraform", 30, 1),
+    ]
+    assert policy(ts_url, "policy_refresh_continuous_aggregate") is None

@@ -18,12 +18,6 @@ _COMPRESSION = """
            / nullif(sum(after_compression_total_bytes), 0) AS ratio
     FROM hypertable_compression_stats('events')
 """
-# The watermark is where materialized rows end; newer rows are aggregated at query time.
-_ROLLUP_WATERMARK = """
-    SELECT _timescaledb_functions.to_timestamp(_timescaledb_functions.cagg_watermark(mat_hypertable_id))
-           AS watermark
-    FROM _timescaledb_catalog.continuous_agg WHERE user_view_name = 'events_15m'
-"""
 _EVENTS = "SELECT count(*) AS events, min(time) AS first_event, max(time) AS last_event FROM events"
 
 
@@ -31,7 +25,6 @@ class TimescaleStatus(BaseModel):
     chunks: int
     compressed_chunks: int
     compression_ratio: float | None
-    rollup_materialized_until: datetime | None
 
 
 class EventTotals(BaseModel):
@@ -50,17 +43,11 @@ async def _one(conn: AsyncConnection[Any], query: str) -> dict[str, Any]:
 async def timescale_status(conn: AsyncConnection[Any]) -> TimescaleStatus:
     chunks = await _one(conn, _CHUNKS)
     compression = await _one(conn, _COMPRESSION)
-    try:
-        async with conn.transaction():  # internal catalog: tolerate a TimescaleDB that moved it
-            watermark = (await _one(conn, _ROLLUP_WATERMARK)).get("watermark")
-    except Exception:
-        watermark = None
     ratio = compression.get("ratio")
     return TimescaleStatus(
         chunks=chunks["chunks"],
         compressed_chunks=chunks["compressed_chunks"],
         compression_ratio=round(ratio, 2) if ratio else None,
-        rollup_materialized_until=watermark,
     )
 
 

@@ -86,10 +86,6 @@ def chunk_time_interval(bind: Connection) -> timedelta:
     return value
 
 
-ROLLUP = "events_15m"
-ROLLUP_END_OFFSET = timedelta(minutes=15)
-REFRESH_EVERY = timedelta(minutes=5)
-
 _POLICY_JOB = """
     SELECT job_id, config FROM timescaledb_information.jobs
     WHERE proc_name = :proc AND hypertable_name = :table
@@ -162,29 +158,6 @@ def _apply_retention_policy(bind: Connection, drop_after: timedelta | None) -> N
         )
 
 
-def _apply_refresh_policy(bind: Connection, retention: timedelta | None) -> None:
-    # With retention on, never refresh windows older than the retention: the raw rows are gone there
-    # and a refresh would erase the aggregates that keep old charts drawn.
-    exists = bind.execute(
-        text("SELECT 1 FROM timescaledb_information.continuous_aggregates WHERE view_name = :view"),
-        {"view": ROLLUP},
-    ).scalar()
-    if exists is None:
-        return
-    job = _policy(bind, "policy_refresh_continuous_aggregate", ROLLUP)
-    if job is not None and _interval(bind, job[1].get("start_offset")) == retention:
-        return
-    if job is not None:
-        bind.execute(text("SELECT remove_continuous_aggregate_policy(:view)"), {"view": ROLLUP})
-    bind.execute(
-        text(
-            "SELECT add_continuous_aggregate_policy(:view, start_offset => CAST(:start AS interval),"
-            " end_offset => CAST(:end AS interval), schedule_interval => CAST(:every AS interval))"
-        ),
-        {"view": ROLLUP, "start": retention, "end": ROLLUP_END_OFFSET, "every": REFRESH_EVERY},
-    )
-
-
 def apply_timescaledb_settings(bind: Connection, settings: Settings) -> None:
     """Bring the hypertable and its policies in line with the settings, then read them back (never trust a
     silent SET)."""
@@ -197,7 +170,6 @@ def apply_timescaledb_settings(bind: Connection, settings: Settings) -> None:
         )
     _apply_compression_policy(bind, settings.compress_after)
     _apply_retention_policy(bind, settings.retention)
-    _apply_refresh_policy(bind, settings.retention)
 
     actual = chunk_time_interval(bind)
     if actual != settings.chunk_time_interval:

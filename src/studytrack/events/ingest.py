@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -24,7 +24,6 @@ from psycopg_pool import AsyncConnectionPool
 from studytrack.database.mode import DatabaseMode
 from studytrack.events import queries
 from studytrack.events.models import EventCreate
-from studytrack.events.rollup import refresh_after_write
 from studytrack.web.metrics import count_ingested
 
 log = logging.getLogger(__name__)
@@ -187,7 +186,7 @@ async def write_events(
     """Insert all events in one statement (atomic on its own: on an autocommit connection it is committed when
     it returns); one result per event, in order.
 
-    `rollup_table`: plain mode's `events_15m` table gains the inserted rows in the same statement. An id sent
+    `rollup_table`: the `events_15m` rollup gains the inserted rows in the same statement. An id sent
     twice is written once, its first occurrence; the others are its duplicates, or conflicts when they differ.
     """
     by_id = await _write_unique(conn, _first_of_each_id(events), rollup_table=rollup_table, attempts=attempts)
@@ -212,23 +211,16 @@ WRITE_ATTEMPTS = 3
 
 
 class EventWriter:
-    """Writes events with one insert statement and keeps the 15-minute rollup exact: in plain mode inside
-    that statement, in TimescaleDB mode by refreshing the continuous aggregate right after it commits."""
+    """Writes events with one insert statement, which keeps the 15-minute rollup exact in the same statement."""
 
-    def __init__(self, pool: AsyncConnectionPool[Any], *, mode: ModeSource, retention: timedelta | None) -> None:
+    def __init__(self, pool: AsyncConnectionPool[Any], *, mode: ModeSource) -> None:
         self._pool = pool
         self._mode = mode
-        self._retention = retention
 
     async def write(self, events: Sequence[NewEvent]) -> list[WriteResult]:
         mode = await self._mode()
-        rollup_table = mode.rollup and not mode.is_timescaledb
-        results = await self._write_retrying(events, rollup_table=rollup_table)
+        results = await self._write_retrying(events, rollup_table=mode.rollup)
         count_ingested(result.outcome.value for result in results)  # committed
-        if mode.rollup and mode.is_timescaledb:
-            written = [e.time for e, r in zip(events, results, strict=True) if r.outcome is Outcome.INSERTED]
-            if written:
-                await refresh_after_write(self._pool, written, retention=self._retention)
         return results
 
     async def _write_retrying(self, events: Sequence[NewEvent], *, rollup_table: bool) -> list[WriteResult]:
@@ -246,14 +238,10 @@ class EventWriter:
     async def delete(self, event_id: uuid.UUID, *, user_id: str | None) -> bool:
         """Delete every row of this id (of `user_id`'s events when given); True when something went."""
         mode = await self._mode()
-        rollup_table = mode.rollup and not mode.is_timescaledb
-        statement = queries.DELETE_EVENT_AND_ROLLUP if rollup_table else queries.DELETE_EVENT
+        statement = queries.DELETE_EVENT_AND_ROLLUP if mode.rollup else queries.DELETE_EVENT
         async with self._pool.connection() as conn:
             cur = await conn.execute(statement, {"id": event_id, "user_id": user_id})
-            times = [row["time"] for row in await cur.fetchall()]
-        if times and mode.rollup and mode.is_timescaledb:
-            await refresh_after_write(self._pool, times, retention=self._retention)
-        return bool(times)
+            return bool(await cur.fetchall())
 
 
 class GroupCommitter:

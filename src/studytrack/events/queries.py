@@ -59,8 +59,8 @@ _FILLED = """
     LEFT JOIN agg ON agg.bucket = buckets.bucket AND agg.tag = shown_tags.tag
     ORDER BY 1, 2
 """
-# With the 15-minute rollup `events_15m` (a continuous aggregate in TimescaleDB mode, a table kept by
-# the ingest path in plain mode): whole 15-minute buckets inside the range come from the rollup, the
+# With the 15-minute rollup `events_15m` (a table the insert statement keeps exact, in both modes):
+# whole 15-minute buckets inside the range come from the rollup, the
 # ragged edges of the range from raw rows; both are then bucketed the same way. Per tag only: a
 # per-user query reads the raw table through its user index.
 _AGGREGATE_FROM_ROLLUP = """
@@ -180,7 +180,7 @@ _INSERT_NEW_ROWS = """
     RETURNING id, time, tag, minutes, received_at"""
 # Both statements answer (id, time, received_at) for each inserted row.
 INSERT_EVENTS = f"WITH {_NEW_ROWS}, inserted AS ({_INSERT_NEW_ROWS}) SELECT id, time, received_at FROM inserted"
-# Plain mode: the same insert, and the 15-minute rollup gains exactly the rows that were inserted, in
+# The same insert, and the 15-minute rollup gains exactly the rows that were inserted, in
 # the same statement (so the same transaction). Ordered upserts keep concurrent writers from deadlocking.
 INSERT_EVENTS_AND_ROLLUP = f"""
     WITH {_NEW_ROWS},

@@ -132,8 +132,7 @@ async def bucket_series(
             gapfill=mode.is_timescaledb and _fixed_offset(query.tz),
         )
         params |= {"width": str(width), "months": width.months, "tz": query.tz}
-    # Planned afresh each time, never prepared: TimescaleDB folds the aggregate's watermark into the plan
-    # (a cached plan would keep a stale one), and a generic plan cannot pick the index for the actual
+    # Planned afresh each time, never prepared: a generic plan cannot pick the index for the actual
     # user and tags (measured: 3.2 ms prepared vs 1.4 ms planned, a year of one user's tag at 10M events).
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(statement, params, prepare=False)

@@ -55,7 +55,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("database mode: %s (PostgreSQL %s)", app.state.mode.name, app.state.mode.server_version)
     except Exception as exc:
         log.warning("database not reachable at start-up (%s); will retry per request", exc.__class__.__name__)
-    app.state.writer = EventWriter(pool, mode=lambda: current_mode(app), retention=app.state.settings.retention)
+    app.state.writer = EventWriter(pool, mode=lambda: current_mode(app))
     app.state.committer = GroupCommitter(app.state.writer)
     app.state.committer.start()
     try:
