@@ -151,7 +151,7 @@ def test_dockerignore_keeps_out(path: str) -> None:
     "path",
     [
         "src/studytrack/cli.py",
-        "src/studytrack/database/migrations/versions/0001_events.py",
+        "src/studytrack/database/migrations/versions/0001_baseline.py",
         "src/studytrack/database/migrations/script.py.mako",
         "requirements.txt",
         "pyproject.toml",

@@ -56,7 +56,7 @@ def test_watch_patterns_cover_everything_that_changes_the_image(railway: dict[st
     patterns = railway["build"]["watchPatterns"]
     for path in (
         "src/studytrack/cli.py",
-        "src/studytrack/database/migrations/versions/0001_events.py",
+        "src/studytrack/database/migrations/versions/0001_baseline.py",
         "requirements.txt",
         "pyproject.toml",
         "Dockerfile",

@@ -73,7 +73,7 @@ def test_events_is_a_hypertable_whose_chunk_interval_follows_the_setting(ts_url:
     assert sql(ts_url, query) == [(timedelta(days=1),)]
     run_migrations(ts_url, dataclasses.replace(ts_settings, chunk_time_interval=timedelta(days=3)))
     assert sql(ts_url, query) == [(timedelta(days=3),)]
-    # The rollup is an ordinary table, exact as each insert commits (see migration 0008).
+    # The rollup is an ordinary table, exact as each insert commits (docs/timescaledb.md says why).
     assert sql(ts_url, "SELECT relkind FROM pg_class WHERE relname = 'events_15m'") == [("r",)]
     assert sql(ts_url, "SELECT count(*) FROM timescaledb_information.continuous_aggregates") == [(0,)]
 
@@ -373,27 +373,3 @@ def test_concurrent_writes_into_the_same_buckets_all_reach_the_rollup(
             client.portal.call(write_all)
         assert Database(client).execute("SELECT sum(minutes)::int FROM events_15m") == [(360,)]
     assert [r.getMessage() for r in caplog.records if r.name.startswith("studytrack.events")] == []
-
-
-def test_upgrading_keeps_every_bucket_of_the_former_continuous_aggregate(ts_url: str, ts_settings: Settings) -> None:
-    from alembic import command
-
-    from studytrack.database.migrate import alembic_config
-
-    command.upgrade(alembic_config(ts_url, ts_settings), "0007")  # events_15m was a continuous aggregate
-    sql(
-        ts_url,
-        "INSERT INTO events (id, time, tag, minutes) VALUES"
-        " (gen_random_uuid(), '2025-01-06 10:05Z', 'cka', 5), (gen_random_uuid(), '2025-01-06 10:10Z', 'cka', 7),"
-        " (gen_random_uuid(), '2025-02-01 08:00Z', 'terraform', 30)",
-    )
-    sql(ts_url, "CALL refresh_continuous_aggregate('events_15m', NULL, now() - interval '15 minutes')")
-    sql(ts_url, "DELETE FROM events WHERE tag = 'terraform'")  # as retention would: the aggregate keeps its bucket
-
-    run_migrations(ts_url, ts_settings)
-    assert sql(ts_url, "SELECT relkind FROM pg_class WHERE relname = 'events_15m'") == [("r",)]
-    assert sql(ts_url, "SELECT bucket, tag, minutes, count FROM events_15m ORDER BY bucket") == [
-        (datetime(2025, 1, 6, 10, tzinfo=UTC), "cka", 12, 2),
-        (datetime(2025, 2, 1, 8, tzinfo=UTC), "terraform", 30, 1),
-    ]
-    assert policy(ts_url, "policy_refresh_continuous_aggregate") is None

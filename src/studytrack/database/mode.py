@@ -24,7 +24,7 @@ SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables
 class DatabaseMode:
     server_version: str
     timescaledb_version: str | None
-    rollup: bool = False  # the 15-minute rollup table events_15m exists (migration 0004 on)
+    rollup: bool = False  # the 15-minute rollup table events_15m exists
 
     @property
     def name(self) -> str:

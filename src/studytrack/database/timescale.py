@@ -18,7 +18,8 @@ class TimescaleDBError(RuntimeError):
 
 
 def enable_timescaledb(bind: Connection, settings: Settings) -> str | None:
-    """Create the extension and make `events` a hypertable; return the version, or None for plain mode."""
+    """Create the extension when the server can run it and `TIMESCALEDB` allows; its version, or None for
+    plain mode. Run before the baseline migration, which then makes `events` a hypertable."""
     if settings.timescaledb == "off":
         log.info("TIMESCALEDB=off: plain PostgreSQL mode")
         return None
@@ -49,13 +50,6 @@ def enable_timescaledb(bind: Connection, settings: Settings) -> str | None:
             raise TimescaleDBError(f"cannot create the timescaledb extension: {exc.orig}") from None
         log.warning("timescaledb extension cannot be created (%s): plain PostgreSQL mode", exc.orig)
         return None
-    bind.execute(
-        text(
-            "SELECT create_hypertable('events', by_range('time', CAST(:interval AS interval)),"
-            " create_default_indexes => false)"
-        ),
-        {"interval": settings.chunk_time_interval},
-    )
     return str(bind.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")).scalar())
 
 
@@ -100,19 +94,6 @@ def timescaledb_version(bind: Connection) -> tuple[int, int]:
 
 def _has_columnstore_api(bind: Connection) -> bool:
     return timescaledb_version(bind) >= (2, 18)  # add_columnstore_policy and friends arrived in 2.18
-
-
-def enable_compression(bind: Connection) -> None:
-    """Columnstore: one segment per tag (the bucket query filters by tag), newest rows first."""
-    if _has_columnstore_api(bind):
-        options = (
-            "timescaledb.enable_columnstore = true, timescaledb.segmentby = 'tag', timescaledb.orderby = 'time DESC'"
-        )
-    else:
-        options = (
-            "timescaledb.compress, timescaledb.compress_segmentby = 'tag', timescaledb.compress_orderby = 'time DESC'"
-        )
-    bind.execute(text(f"ALTER TABLE events SET ({options})"))
 
 
 def _policy(bind: Connection, proc: str, table: str) -> tuple[int, dict[str, object]] | None:

@@ -9,7 +9,6 @@ from typing import Annotated, NoReturn
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Strict, TypeAdapter, field_validator
 from pydantic import Field as PydanticField
-from sqlalchemy import Column, DateTime, Integer, Text, func
 from sqlmodel import Field, SQLModel
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
@@ -61,38 +60,6 @@ def _trimmed_label(value: str) -> str:
 Tag = Annotated[str, AfterValidator(normalize_tag)]
 Label = Annotated[str, AfterValidator(_trimmed_label)]
 Note = Annotated[str, PydanticField(max_length=1000), AfterValidator(_reject_unstorable)]
-
-
-class EventBase(SQLModel):
-    tag: str = Field(description="Certification or topic; case-insensitive, stored lower-cased.")
-    minutes: int = Field(description="Length of the session in whole minutes.")
-    user_id: str | None = Field(default=None, description="The sending app's id for the person.")
-    note: str | None = Field(default=None)
-    source: str | None = Field(default=None, description="Which app sent the session.")
-
-
-class Event(EventBase, table=True):
-    """One study session: one row of the `events` hypertable (see migrations/versions/0001)."""
-
-    __tablename__ = "events"
-
-    id: uuid.UUID = Field(primary_key=True)
-    time: datetime = Field(sa_column=Column(DateTime(timezone=True), primary_key=True))
-    tag: str = Field(sa_column=Column(Text, nullable=False))
-    minutes: int = Field(sa_column=Column(Integer, nullable=False))
-    user_id: str | None = Field(default=None, sa_column=Column(Text))
-    note: str | None = Field(default=None, sa_column=Column(Text))
-    source: str | None = Field(default=None, sa_column=Column(Text))
-    received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
-
-
-class EventId(SQLModel, table=True):
-    """The one event an id names (see migrations/versions/0007): written in the same statement as the event."""
-
-    __tablename__ = "event_ids"
-
-    id: uuid.UUID = Field(primary_key=True)
-    time: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 class EventCreate(BaseModel):
@@ -188,7 +155,9 @@ class Stats(SQLModel):
 class BatchItem(SQLModel):
     index: int = Field(description="Position of the event in the batch (0-based).")
     id: uuid.UUID
-    outcome: str = Field(description="`duplicate`: already stored; `conflict`: its id and time hold another session.")
+    outcome: str = PydanticField(
+        description="`duplicate`: already stored; `conflict`: its id and time hold another session."
+    )
 
 
 class BatchResult(SQLModel):

@@ -171,7 +171,7 @@ _NEW_ROWS = """
         ON CONFLICT (id) DO NOTHING
         RETURNING id
     )"""
-# ON CONFLICT: a row written without its id claim (by a worker still running the code before 0007).
+# ON CONFLICT: a row stored without its id claim (written by another tool, not through this statement).
 _INSERT_NEW_ROWS = """
     INSERT INTO events (id, time, tag, minutes, user_id, note, source)
     SELECT n.id, n.time, n.tag, n.minutes, n.user_id, n.note, n.source

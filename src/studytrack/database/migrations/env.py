@@ -1,11 +1,13 @@
 """Alembic environment: one migrator at a time (advisory lock), settings passed in by `migrate.py`."""
 
 from alembic import context
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, pool, text
 from sqlmodel import SQLModel
 
-import studytrack.events.models  # noqa: F401  (registers the table for autogenerate comparisons)
+import studytrack.database.tables  # noqa: F401  (registers the tables: `migrate --check` compares them)
 from studytrack.database.migrate import MIGRATION_LOCK_ID, sqlalchemy_url
+from studytrack.database.timescale import enable_timescaledb
 
 config = context.config
 engine = create_engine(sqlalchemy_url(config.attributes["url"]), poolclass=pool.NullPool)
@@ -16,6 +18,11 @@ with engine.connect() as connection:
     connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
     connection.commit()
     try:
+        settings = config.attributes.get("settings")
+        if settings is not None and MigrationContext.configure(connection).get_current_revision() is None:
+            # A new database: TimescaleDB mode is decided once, here; the baseline builds on the answer.
+            config.attributes["timescaledb"] = enable_timescaledb(connection, settings) is not None
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=SQLModel.metadata,
