@@ -34,6 +34,24 @@ from studytrack.web.app import create_app
 
 REPO = Path(__file__).resolve().parent.parent
 BACKENDS = ("postgresql", "timescaledb")
+FAST_LANE = os.environ.get("STUDYTRACK_FAST_LANE") == "1"  # set by `tests/run.sh --fast`
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The fast lane runs on plain PostgreSQL only; the tests it leaves out are reported as deselected."""
+    if not FAST_LANE:
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_timescaledb = "timescaledb_server_url" in getattr(item, "fixturenames", ()) or (
+            callspec is not None and callspec.params.get("backend") == "timescaledb"
+        )
+        (drop if on_timescaledb else keep).append(item)
+    config.hook.pytest_deselected(items=drop)
+    items[:] = keep
+
 
 # CI runs the same examples every time, so a red run can be replayed.
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)

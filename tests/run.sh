@@ -1,11 +1,26 @@
 #!/usr/bin/env bash
 # One command on a fresh machine: install everything, lint, type-check and run every test.
 # Extra arguments go to pytest (e.g. -k buckets). TEST_DATABASE_URL points the tests at another server.
+# --fast: the daily lane: ruff, then the API and domain tests on plain PostgreSQL only (about a minute).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=boot/venv.sh
 source boot/venv.sh
 ensure_venv requirements-dev.txt
+
+if [ "${1:-}" = "--fast" ]; then
+    shift
+    if [ -n "${CI:-}" ]; then
+        echo "CI runs the whole suite: tests/run.sh without --fast" >&2
+        exit 2
+    fi
+    echo "== ruff"
+    ruff check src tests bench
+    echo "== pytest (fast lane: plain PostgreSQL; no TimescaleDB, browser, deploy, fault or fuzz tests)"
+    STUDYTRACK_FAST_LANE=1 exec pytest -q \
+        --ignore=tests/deploy --ignore=tests/faults --ignore=tests/fuzz --ignore=tests/timescaledb \
+        --ignore=tests/test_notebooks.py --ignore=tests/web/test_dashboard.py "$@"
+fi
 
 # Native TimescaleDB in the embedded PostgreSQL: built once per machine from the vendored source, then cached.
 if ! python -c 'import sys; from studytrack.database.timescaledb_build import is_installed; sys.exit(not is_installed())'; then

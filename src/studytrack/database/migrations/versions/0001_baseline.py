@@ -63,15 +63,16 @@ SCHEMA = (
     """,
 )
 # TimescaleDB mode: `events` partitioned by time (the interval is a setting, applied after migrating) and
-# compressed into one columnstore segment per tag, newest first (charts filter by tag).
+# compressed into one columnstore segment per tag (charts filter by tag), ordered by person then time, so a
+# person's chart skips the batches of everyone else (10M events: one tag one user 12.2 -> 3.5 ms, bench/README.md).
 HYPERTABLE = "SELECT create_hypertable('events', by_range('time'), create_default_indexes => false)"
 COLUMNSTORE = (
     "ALTER TABLE events SET (timescaledb.enable_columnstore = true, timescaledb.segmentby = 'tag',"
-    " timescaledb.orderby = 'time DESC')"
+    " timescaledb.orderby = 'user_id, time DESC')"
 )
 COLUMNSTORE_BEFORE_2_18 = (
     "ALTER TABLE events SET (timescaledb.compress, timescaledb.compress_segmentby = 'tag',"
-    " timescaledb.compress_orderby = 'time DESC')"
+    " timescaledb.compress_orderby = 'user_id, time DESC')"
 )
 
 
