@@ -40,6 +40,15 @@ def test_a_missing_or_unknown_token_is_a_401_and_writes_nothing(
     assert count_events(db) == 0
 
 
+def test_the_token_also_works_as_the_password_of_basic_auth(client: TestClient, db: Database) -> None:
+    token = db.create_token("tracker", ["ingest", "read"])  # `auth=` replaces the client's own bearer token
+    assert client.post("/api/events/", json=EVENT, auth=("any-name", token)).status_code == 201
+    assert client.get("/api/stats/", auth=("", token)).json()["total_sessions"] == 1
+    for garbage in ("Basic !!!", "Basic " + "A" * 7, "Basic dG9rZW4="):  # not base64, truncated, no colon
+        refused = client.get("/api/stats/", headers={"Authorization": garbage})
+        assert (refused.status_code, refused.json()["code"]) == (401, "missing_token")
+
+
 def test_health_and_docs_stay_open(client: TestClient) -> None:
     for path in ("/healthz", "/docs", "/openapi.json"):
         assert client.get(path, headers={"Authorization": ""}).status_code == 200

@@ -1,5 +1,8 @@
 """Who may call what: `Authorization: Bearer <token>` checked against `api_tokens`, by scope.
 
+The token may also come as the password of HTTP Basic auth (any user name), so clients that can only put
+credentials in a URL (`http://tracker:TOKEN@host:8000`, e.g. `requests`) work unchanged.
+
 401 when the token is missing or unknown, 403 when it lacks the scope or reaches for another user's
 events. Verified tokens are cached in-process for `TOKEN_CACHE_SECONDS`, so a revoked token stops
 working within that time in every worker.
@@ -7,6 +10,8 @@ working within that time in every worker.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +41,8 @@ async def _principal(request: Request, query_token: str | None = None) -> Princi
     scheme, _, token = header.partition(" ")
     if not header and query_token:
         scheme, token = "bearer", query_token
+    if scheme.lower() == "basic":
+        scheme, token = "bearer", _basic_password(token)
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "missing_token", "send an API token: Authorization: Bearer <token>", headers=_CHALLENGE)
     key = hashlib.sha256(token.strip().encode()).digest()
@@ -49,6 +56,15 @@ async def _principal(request: Request, query_token: str | None = None) -> Princi
         raise ApiError(401, "invalid_token", "the API token is unknown or revoked", headers=_CHALLENGE)
     cache[key] = (time.monotonic() + TOKEN_CACHE_SECONDS, principal)
     return principal
+
+
+def _basic_password(credentials: str) -> str:
+    """The password of `Basic base64(user:password)`; empty when the credentials are not decodable."""
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+    return decoded.partition(":")[2]
 
 
 def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:

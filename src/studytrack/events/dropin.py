@@ -1,7 +1,9 @@
 """Drop-in for the CSV-backed "DevOps study tracker" API: its front end works unchanged against studytrack.
 
-`POST /sessions`, `GET /sessions`, `GET /stats` and `GET /health` answer in the tracker's shapes, through the
-same write path (group commit: the 201 follows the commit) and service functions as `/api/...`. Differences:
+`GET /`, `POST /sessions` (200, as the tracker), `GET /sessions`, `GET /stats` and `GET /health` answer in the
+tracker's shapes, through the same write path (group commit: the 200 follows the commit) and service functions
+as `/api/...`. Its clients authenticate with the token as the password of the `API_URL`
+(`http://tracker:TOKEN@host:8000`, HTTP Basic auth). Differences:
 
 * `timestamp` is ISO 8601 in UTC with its offset (`2025-01-06T07:54:00Z`); the tracker wrote the server's
   naive local time (`datetime.isoformat()`). A browser's `new Date(timestamp)` reads both, ours unambiguously.
@@ -37,6 +39,7 @@ from studytrack.web.errors import ErrorBody
 from studytrack.web.health import healthz
 from studytrack.web.limits import BODY_TOO_LARGE, UNREADABLE_BODY, URL_TOO_LONG
 
+TRACKER_GREETING = "DevOps Study Tracker API"
 MAX_SESSIONS = 10_000
 PAGE_SIZE = 1000  # sessions per service call (SessionQuery's largest page)
 
@@ -85,14 +88,24 @@ class TrackerHealthUnavailable(TrackerHealth):
     message: str = "the database is unreachable"
 
 
+class TrackerRoot(BaseModel):
+    message: str
+
+
+@router.get("/", response_model=TrackerRoot)
+async def root() -> TrackerRoot:
+    """The tracker's greeting; people find the API at `/docs` and the charts at `/dashboard`."""
+    return TrackerRoot(message=TRACKER_GREETING)
+
+
 @router.post(
     "/sessions",
-    status_code=status.HTTP_201_CREATED,
+    status_code=status.HTTP_200_OK,
     response_model=TrackerSession,
     responses=_INVALID | AUTH_ERRORS | BODY_TOO_LARGE | UNREADABLE_BODY,
 )
 async def create_session(body: TrackerSessionCreate, access: IngestAccess, committer: CommitterDep) -> TrackerSession:
-    """Record a session that starts now. The 201 is sent only after it is committed."""
+    """Record a session that starts now. The 200 (the tracker's status) is sent only after it is committed."""
     event = EventCreate(tag=body.tag, minutes=body.minutes, source=TRACKER_SOURCE, user_id=access.user_id)
     # Neither id nor time comes in: the derived id is new, so the outcome is always `inserted`.
     result = await committer.submit(resolve(event, now=datetime.now(UTC)))
