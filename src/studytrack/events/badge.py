@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from xml.sax.saxutils import escape, quoteattr
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from studytrack.auth.deps import AUTH_ERRORS, BadgeAccess, user_scope
@@ -17,6 +17,7 @@ from studytrack.events.params import BucketQuery, TimeZoneName
 from studytrack.web.deps import ConnectionDep, ModeDep, SettingsDep
 from studytrack.web.errors import ErrorBody
 from studytrack.web.limits import URL_TOO_LONG
+from studytrack.web.slashes import SlashTolerantRouter
 
 Period = Literal["1 day", "1 week", "1 month", "1 year"]
 PERIODS: dict[Period, str] = {"1 day": "today", "1 week": "this week", "1 month": "this month", "1 year": "this year"}
@@ -82,7 +83,9 @@ def render_badge(label: str, value: str) -> str:
     )
 
 
-router = APIRouter(prefix="/api", tags=["badges"], responses={422: {"model": ErrorBody}, 503: {"model": ErrorBody}})
+router = SlashTolerantRouter(
+    prefix="/api", tags=["badges"], responses={422: {"model": ErrorBody}, 503: {"model": ErrorBody}}
+)
 
 
 @router.get(

@@ -24,7 +24,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -38,12 +38,13 @@ from studytrack.web.deps import CommitterDep, ConnectionDep, SettingsDep
 from studytrack.web.errors import ErrorBody
 from studytrack.web.health import healthz
 from studytrack.web.limits import BODY_TOO_LARGE, UNREADABLE_BODY, URL_TOO_LONG
+from studytrack.web.slashes import SlashTolerantRouter
 
 TRACKER_GREETING = "DevOps Study Tracker API"
 MAX_SESSIONS = 10_000
 PAGE_SIZE = 1000  # sessions per service call (SessionQuery's largest page)
 
-router = APIRouter(tags=["study tracker drop-in"], responses={503: {"model": ErrorBody}})
+router = SlashTolerantRouter(tags=["study tracker drop-in"], responses={503: {"model": ErrorBody}})
 _INVALID: dict[int | str, dict[str, Any]] = {422: {"model": ErrorBody}}
 
 

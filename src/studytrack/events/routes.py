@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from studytrack.auth.deps import AUTH_ERRORS, AdminAccess, IngestAccess, ReadAccess, user_scope
@@ -29,8 +29,9 @@ from studytrack.events.params import SessionQuery, StatsQuery
 from studytrack.web.deps import CommitterDep, ConnectionDep, ModeDep, SettingsDep, WriterDep
 from studytrack.web.errors import ApiError, ErrorBody
 from studytrack.web.limits import BODY_TOO_LARGE, UNREADABLE_BODY, URL_TOO_LONG
+from studytrack.web.slashes import SlashTolerantRouter
 
-router = APIRouter(
+router = SlashTolerantRouter(
     prefix="/api",
     tags=["events"],
     responses={422: {"model": ErrorBody}, 503: {"model": ErrorBody}} | AUTH_ERRORS | URL_TOO_LONG,

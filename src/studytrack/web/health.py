@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
@@ -14,9 +14,10 @@ from studytrack import __version__
 from studytrack.database.mode import DatabaseMode, detect_mode
 from studytrack.database.status import TimescaleStatus, timescale_status
 from studytrack.web.deadline import within
+from studytrack.web.slashes import SlashTolerantRouter
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["health"])
+router = SlashTolerantRouter(tags=["health"])
 
 
 class Health(BaseModel):

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -37,6 +37,8 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 from psycopg_pool import AsyncConnectionPool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from studytrack.web.slashes import SlashTolerantRouter
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 # prometheus_client chooses file-backed values when this is set as it is imported: decide the same way, once.
@@ -81,7 +83,7 @@ _POOL_GAUGES = {
     ),
 }
 
-router = APIRouter(tags=["operations"])
+router = SlashTolerantRouter(tags=["operations"])
 
 
 def count_ingested(outcomes: Iterable[str]) -> None:
