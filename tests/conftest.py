@@ -195,9 +195,9 @@ class Database:
         return portal.call(run)
 
     def reset(self) -> None:
-        """Empty the events table and its rollup; drop tests' tokens."""
+        """Empty the events table, its rollup and the tag spellings; drop tests' tokens."""
         self.execute("DELETE FROM api_tokens WHERE name <> 'test-admin'")
-        self.execute("TRUNCATE events, events_15m, event_ids")
+        self.execute("TRUNCATE events, events_15m, event_ids, tag_spellings")
 
 
 @pytest.fixture(scope="session")

@@ -9,13 +9,14 @@ import sys
 
 import psycopg
 import pytest
+from alembic import command
 
 from studytrack.config import Settings
-from studytrack.database.migrate import check_migrations, run_migrations
+from studytrack.database.migrate import alembic_config, check_migrations, run_migrations
 from studytrack.database.timescale import TimescaleDBError
 from tests.conftest import BACKENDS, backend_mode, backend_server, create_database
 
-HEAD = "0001"  # the newest migration
+HEAD = "0002"  # the newest migration
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,16 @@ def test_migrating_again_changes_nothing(plain_url: str, settings: Settings) -> 
     run_migrations(plain_url, settings)
     with psycopg.connect(plain_url) as db:
         assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD,)]
+
+
+def test_tags_stored_before_spellings_were_kept_show_as_they_were_stored(server_url: str, settings: Settings) -> None:
+    url = create_database(server_url, "migrations_spellings")
+    command.upgrade(alembic_config(url, settings), "0001")
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("INSERT INTO events (id, time, tag, minutes) VALUES (gen_random_uuid(), now(), 'cka', 25)")
+    run_migrations(url, settings)
+    with psycopg.connect(url) as db:
+        assert db.execute("SELECT tag, spelling FROM tag_spellings").fetchall() == [("cka", "cka")]
 
 
 def test_migrators_started_together_migrate_exactly_once(server_url: str) -> None:

@@ -29,9 +29,9 @@ def test_a_session_is_stored_and_returned_with_201(client: TestClient, db: Datab
     assert count_events(db) == 1
 
 
-def test_tags_are_trimmed_and_lower_cased(client: TestClient, db: Database) -> None:
+def test_tags_are_trimmed_and_keep_their_spelling(client: TestClient, db: Database) -> None:
     response = client.post("/api/events/", json=VALID | {"tag": "  GitHub Actions "})
-    assert response.json()["tag"] == "github actions"
+    assert response.json()["tag"] == "GitHub Actions"
 
 
 def test_a_time_without_offset_means_utc(client: TestClient, db: Database) -> None:

@@ -30,12 +30,12 @@ def test_posting_a_session_answers_200_in_the_trackers_shape_once_stored(client:
     assert response.status_code == 200
     session = response.json()
     assert set(session) == {"id", "timestamp", "minutes", "tag"}
-    assert (session["minutes"], session["tag"]) == (25, "cka")
+    assert (session["minutes"], session["tag"]) == (25, "CKA")
     started = datetime.fromisoformat(session["timestamp"])
     assert started.utcoffset() == timedelta(0)
     assert abs(started - datetime.now(UTC)) < timedelta(seconds=30)
     stored = client.get(f"/api/events/{session['id']}/").json()
-    assert (stored["tag"], stored["minutes"], stored["source"]) == ("cka", 25, "study-tracker")
+    assert (stored["tag"], stored["minutes"], stored["source"]) == ("CKA", 25, "study-tracker")
     assert count_events(db) == 1
 
 
@@ -124,9 +124,9 @@ def test_stats_sum_minutes_and_sessions_per_tag(client: TestClient, db: Database
     insert_sessions(db, [Session(BASE, "cka", 35), Session(BASE, "terraform", 50)])
     assert client.get("/stats").json() == {
         "total_time": 110,
-        "time_by_tag": {"cka": 60, "terraform": 50},
+        "time_by_tag": {"CKA": 60, "terraform": 50},
         "total_sessions": 3,
-        "sessions_by_tag": {"cka": 2, "terraform": 1},
+        "sessions_by_tag": {"CKA": 2, "terraform": 1},
     }
 
 

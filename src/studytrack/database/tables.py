@@ -93,6 +93,17 @@ class Rollup15m(SQLModel, table=True):
     count: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
+class TagSpelling(SQLModel, table=True):
+    """How people spell a tag: `tag` is the key events carry (trimmed, lower-cased), `spelling` the first
+    spelling stored for it, shown wherever the tag is (never updated: the first seen wins)."""
+
+    __tablename__ = "tag_spellings"
+    __table_args__ = (CheckConstraint("char_length(spelling) BETWEEN 1 AND 64", name="tag_spellings_spelling_check"),)
+
+    tag: str = Field(sa_column=Column(Text, primary_key=True))
+    spelling: str = Field(sa_column=Column(Text, nullable=False))
+
+
 class ApiToken(SQLModel, table=True):
     """An API token: only a SHA-256 of its secret is stored."""
 

@@ -116,6 +116,7 @@ async def read_badge(
         max_tags=settings.max_chart_tags,
     )
     minutes = sum(item["minutes"] for item in series["items"])
-    label = ", ".join(dict.fromkeys(query.tags)) or "study"
+    spellings = await service.tag_spellings(conn, set(query.tags))
+    label = ", ".join(spellings[tag] for tag in dict.fromkeys(query.tags)) or "study"
     svg = render_badge(label, f"{format_minutes(minutes)} {PERIODS[query.duration]}")
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": CACHE_CONTROL})

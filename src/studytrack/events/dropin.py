@@ -7,7 +7,7 @@ as `/api/...`. Its clients authenticate with the token as the password of the `A
 
 * `timestamp` is ISO 8601 in UTC with its offset (`2025-01-06T07:54:00Z`); the tracker wrote the server's
   naive local time (`datetime.isoformat()`). A browser's `new Date(timestamp)` reads both, ours unambiguously.
-* Tags come back trimmed and lower-cased (`GitHub Actions` -> `github actions`), as everywhere in studytrack.
+* Tags match case-insensitively (`CKA` and `cka` are one tag) and come back in the first spelling stored.
 * `minutes` must be a whole number from 1 to 1440 (the tracker: above 0). As in the tracker, a numeric string
   such as `"25"` is accepted, and fields it does not know are ignored: a session always starts now (to record
   past sessions use `POST /api/events/` or `studytrack import`). Sessions are stored with source `study-tracker`.
@@ -31,7 +31,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from studytrack.auth.deps import AUTH_ERRORS, IngestAccess, ReadAccess
 from studytrack.events import service
 from studytrack.events.ingest import resolve
-from studytrack.events.models import EventCreate, EventPublic, Stats, Tag
+from studytrack.events.models import EventCreate, EventPublic, Stats, Tag, TagSpelling
 from studytrack.events.params import SessionQuery, StatsQuery
 from studytrack.events.tracker_csv import TRACKER_SOURCE
 from studytrack.web.deps import CommitterDep, ConnectionDep, SettingsDep
@@ -54,7 +54,7 @@ class TrackerSessionCreate(BaseModel):
     model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{"minutes": 25, "tag": "CKA"}]})
 
     minutes: int = Field(ge=1, le=1440, description="Whole minutes, 1 to 1440.")
-    tag: Tag = Field(description="1-64 characters; stored trimmed and lower-cased.")
+    tag: TagSpelling = Field(description="1-64 characters, trimmed; case-insensitive, shown as first spelled.")
 
 
 class TrackerSession(BaseModel):

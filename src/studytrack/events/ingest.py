@@ -12,7 +12,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -23,27 +23,28 @@ from psycopg_pool import AsyncConnectionPool
 
 from studytrack.database.mode import DatabaseMode
 from studytrack.events import queries
-from studytrack.events.models import EventCreate
+from studytrack.events.models import EventCreate, tag_key
 from studytrack.web.metrics import count_ingested
 
 log = logging.getLogger(__name__)
 
 # Fixed namespace for content-derived ids: changing it would change every derived id.
 CONTENT_NAMESPACE = uuid.UUID("5f0c6a53-2d0e-4c53-9a55-0f1d6c3b9e11")
-_COMPARED = ("tag", "minutes", "user_id", "note", "source")
+_COMPARED = ("minutes", "user_id", "note", "source")
 
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     id: uuid.UUID
     time: datetime
-    tag: str
+    tag: str  # the key (`tag_key`); `spelling` is how this event wrote it
     minutes: int
     user_id: str | None
     note: str | None
     source: str | None
     # The client sent its own id but no time ("now"): a retry must find the first attempt by id alone.
     floating: bool = False
+    spelling: str | None = None  # None: the key itself
 
 
 class Outcome(StrEnum):
@@ -78,11 +79,12 @@ def content_id(*, time: datetime, tag: str, minutes: int, user_id: str | None, s
 
 def resolve(event: EventCreate, *, now: datetime) -> NewEvent:
     time = event.time or now
+    tag = tag_key(event.tag)
     event_id = event.id or content_id(
-        time=time, tag=event.tag, minutes=event.minutes, user_id=event.user_id, source=event.source
+        time=time, tag=tag, minutes=event.minutes, user_id=event.user_id, source=event.source
     )
     floating = event.id is not None and event.time is None
-    return NewEvent(event_id, time, event.tag, event.minutes, event.user_id, event.note, event.source, floating)
+    return NewEvent(event_id, time, tag, event.minutes, event.user_id, event.note, event.source, floating, event.tag)
 
 
 def _columns(events: Sequence[NewEvent]) -> dict[str, list[Any]]:
@@ -94,6 +96,7 @@ def _columns(events: Sequence[NewEvent]) -> dict[str, list[Any]]:
         "ids": [e.id for e in events],
         "times": [e.time for e in events],
         "tags": [e.tag for e in events],
+        "spellings": [e.spelling or e.tag for e in events],
         "minutes": [e.minutes for e in events],
         "user_ids": [e.user_id for e in events],
         "notes": notes if any(note is not None for note in notes) else [],
@@ -107,7 +110,7 @@ def _as_stored(event: NewEvent, received_at: datetime) -> dict[str, Any]:
     return {
         "id": event.id,
         "time": event.time.astimezone(UTC),
-        "tag": event.tag,
+        "tag": event.spelling or event.tag,
         "minutes": event.minutes,
         "user_id": event.user_id,
         "note": event.note,
@@ -117,9 +120,11 @@ def _as_stored(event: NewEvent, received_at: datetime) -> dict[str, Any]:
 
 
 def _same_event(event: NewEvent, stored: dict[str, Any]) -> bool:
-    """A true retry: the same content and start (a floating event takes the stored start) as the stored row."""
+    """A true retry: the same content and start (a floating event takes the stored start) as the stored row.
+    Tags compare by key: `stored` shows a spelling."""
     same_time = event.floating or stored["time"] == event.time
-    return same_time and all(stored[name] == getattr(event, name) for name in _COMPARED)
+    same_tag = tag_key(stored["tag"]) == event.tag
+    return same_time and same_tag and all(stored[name] == getattr(event, name) for name in _COMPARED)
 
 
 def _compared(event: NewEvent, stored: dict[str, Any] | None) -> WriteResult:
@@ -127,6 +132,16 @@ def _compared(event: NewEvent, stored: dict[str, Any] | None) -> WriteResult:
     if stored is not None and _same_event(event, stored):
         return WriteResult(Outcome.DUPLICATE, event, found=stored)
     return WriteResult(Outcome.CONFLICT, event, found=stored)
+
+
+def _first_spellings(events: Sequence[NewEvent]) -> Sequence[NewEvent]:
+    """Each tag in the first spelling it has in `events`: the one stored when the tag is new (first seen wins)."""
+    first: dict[str, str | None] = {}
+    for event in events:
+        first.setdefault(event.tag, event.spelling)
+    if all(first[event.tag] == event.spelling for event in events):
+        return events
+    return [replace(event, spelling=first[event.tag]) for event in events]
 
 
 def _first_of_each_id(events: Sequence[NewEvent]) -> list[NewEvent]:
@@ -189,6 +204,7 @@ async def write_events(
     `rollup_table`: the `events_15m` rollup gains the inserted rows in the same statement. An id sent
     twice is written once, its first occurrence; the others are its duplicates, or conflicts when they differ.
     """
+    events = _first_spellings(events)
     by_id = await _write_unique(conn, _first_of_each_id(events), rollup_table=rollup_table, attempts=attempts)
     results = []
     seen: set[uuid.UUID] = set()

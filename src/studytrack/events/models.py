@@ -42,12 +42,22 @@ def _single_line(value: str) -> str:
     return value
 
 
-def normalize_tag(value: str) -> str:
-    """Tags are case-insensitive: stored trimmed and lower-cased."""
-    tag = _single_line(value).strip().lower()
-    if not 1 <= len(tag) <= 64:
+def tag_key(spelling: str) -> str:
+    """Tags are case-insensitive: events carry this key, people see the first spelling stored for it."""
+    return spelling.lower()
+
+
+def _tag_spelling(value: str) -> str:
+    spelling = _single_line(value).strip()
+    # Lower-casing may lengthen a few characters (`İ`): the key must fit as well.
+    if not 1 <= len(spelling) <= 64 or len(tag_key(spelling)) > 64:
         raise ValueError("must be 1 to 64 characters after trimming spaces")
-    return tag
+    return spelling
+
+
+def normalize_tag(value: str) -> str:
+    """A tag to match (a filter): its key."""
+    return tag_key(_tag_spelling(value))
 
 
 def _trimmed_label(value: str) -> str:
@@ -57,7 +67,8 @@ def _trimmed_label(value: str) -> str:
     return label
 
 
-Tag = Annotated[str, AfterValidator(normalize_tag)]
+Tag = Annotated[str, AfterValidator(normalize_tag)]  # a tag to match: case-insensitive
+TagSpelling = Annotated[str, AfterValidator(_tag_spelling)]  # a tag as written: trimmed, its case kept
 Label = Annotated[str, AfterValidator(_trimmed_label)]
 Note = Annotated[str, PydanticField(max_length=1000), AfterValidator(_reject_unstorable)]
 
@@ -71,11 +82,14 @@ class EventCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"tag": "cka", "minutes": 25, "time": "2025-01-06T08:54:00+01:00", "source": "pomodoro-cli"}]
+            "examples": [{"tag": "CKA", "minutes": 25, "time": "2025-01-06T08:54:00+01:00", "source": "pomodoro-cli"}]
         },
     )
 
-    tag: Tag = PydanticField(description="1-64 characters; trimmed and lower-cased (`CKA` and `cka` are one tag).")
+    tag: TagSpelling = PydanticField(
+        description="1-64 characters, trimmed. Case-insensitive (`CKA` and `cka` are one tag), shown everywhere "
+        "in the first spelling stored."
+    )
     minutes: Annotated[int, Strict()] = PydanticField(ge=1, le=1440, description="Whole minutes, 1 to 1440.")
     time: datetime | None = PydanticField(
         default=None,
@@ -105,7 +119,7 @@ class EventCreate(BaseModel):
 class EventPublic(BaseModel):
     """A stored session, as the API returns it (a plain pydantic model: built once per ingested event)."""
 
-    tag: str = PydanticField(description="Certification or topic, lower-cased.")
+    tag: str = PydanticField(description="Certification or topic, in the first spelling stored for it.")
     minutes: int
     user_id: str | None = None
     note: str | None = None

@@ -152,24 +152,31 @@ def bucket_query(
 # claimed rows reach `events`. A row whose id is already claimed is skipped, not an error; the caller reads
 # the claimed event back to tell a retry (duplicate) from another event reusing the id (conflict). An event
 # sent with an id but no time ("now", `floating`) takes its id's stored time, so its retry lands on the same
-# key; two first arrivals on two connections serialize on the primary key. Only the key and received_at come
-# back: the caller has the rest.
+# key; two first arrivals on two connections serialize on the primary key. The first spelling of each tag key
+# is kept in `tag_spellings` (later ones never replace it). Only the key and received_at come back: the caller
+# has the rest.
 _NEW_ROWS = """
     new_rows AS MATERIALIZED (
         SELECT r.id,
                CASE WHEN r.floating
                     THEN coalesce((SELECT i.time FROM event_ids AS i WHERE i.id = r.id), r.time)
                     ELSE r.time END AS time,
-               r.tag, r.minutes, r.user_id, r.note, r.source
+               r.tag, r.minutes, r.user_id, r.note, r.source, r.spelling
         FROM unnest(%(ids)b::uuid[], %(times)b::timestamptz[], %(tags)b::text[], %(minutes)b::int[],
-                    %(user_ids)b::text[], %(notes)b::text[], %(sources)b::text[], %(floating)b::bool[])
-             AS r (id, time, tag, minutes, user_id, note, source, floating)
+                    %(user_ids)b::text[], %(notes)b::text[], %(sources)b::text[], %(floating)b::bool[],
+                    %(spellings)b::text[])
+             AS r (id, time, tag, minutes, user_id, note, source, floating, spelling)
     ),
     claimed AS (
         INSERT INTO event_ids (id, time)
         SELECT id, time FROM new_rows ORDER BY id
         ON CONFLICT (id) DO NOTHING
         RETURNING id
+    ),
+    spelled AS (
+        INSERT INTO tag_spellings (tag, spelling)
+        SELECT DISTINCT ON (tag) tag, spelling FROM new_rows ORDER BY tag, spelling
+        ON CONFLICT (tag) DO NOTHING
     )"""
 # ON CONFLICT: a row stored without its id claim (written by another tool, not through this statement).
 _INSERT_NEW_ROWS = """
@@ -194,12 +201,18 @@ INSERT_EVENTS_AND_ROLLUP = f"""
     )
     SELECT id, time, received_at FROM inserted
 """
+# An event's columns as the API shows them: its tag in the spelling people see.
+_EVENT_COLUMNS = """e.id, e.time, coalesce(s.spelling, e.tag) AS tag, e.minutes, e.user_id, e.note, e.source,
+    e.received_at"""
+_SPELLING = "LEFT JOIN tag_spellings AS s ON s.tag = e.tag"
 # The event each id names (its columns are NULL when the id's event is gone, e.g. dropped by retention).
-SELECT_CLAIMED_EVENTS = """
-    SELECT i.id AS claimed_id, i.time AS claimed_time, e.*
-    FROM event_ids AS i LEFT JOIN events AS e ON e.id = i.id AND e.time = i.time
+SELECT_CLAIMED_EVENTS = f"""
+    SELECT i.id AS claimed_id, i.time AS claimed_time, {_EVENT_COLUMNS}
+    FROM event_ids AS i LEFT JOIN events AS e ON e.id = i.id AND e.time = i.time {_SPELLING}
     WHERE i.id = ANY(%(ids)s)
 """
+# Spellings of tag keys; a key without one is shown as it is.
+SELECT_TAG_SPELLINGS = "SELECT tag, spelling FROM tag_spellings WHERE tag = ANY(%(tags)s)"
 # Deleting an event frees its id (in the same statement): a retry after a mistaken delete stores it again.
 _FREE_ID = "freed AS (DELETE FROM event_ids WHERE id = %(id)s AND EXISTS (SELECT 1 FROM deleted))"
 DELETE_EVENT = f"""
@@ -227,8 +240,10 @@ DELETE_EVENT_AND_ROLLUP = f"""
     )
     SELECT time FROM deleted
 """
-SELECT_EVENT = """
-    SELECT e.* FROM event_ids AS i JOIN events AS e ON e.id = i.id AND e.time = i.time WHERE i.id = %(id)s
+SELECT_EVENT = f"""
+    SELECT {_EVENT_COLUMNS}
+    FROM event_ids AS i JOIN events AS e ON e.id = i.id AND e.time = i.time {_SPELLING}
+    WHERE i.id = %(id)s
 """
 
 
@@ -236,8 +251,15 @@ def sessions_query(*, tags: bool, user: bool, start: bool, end: bool, after: boo
     """Raw events newest first; keyset pagination on (time, id) with parameters cursor_time, cursor_id."""
     keyset = "AND (time, id) < (%(cursor_time)s, %(cursor_id)s)" if after else ""
     return sql.SQL(
-        "SELECT * FROM events WHERE true {filters} {keyset} ORDER BY time DESC, id DESC LIMIT %(limit)s"
-    ).format(filters=_filters(tags=tags, user=user, start=start, end=end), keyset=sql.SQL(keyset))
+        "SELECT {columns} FROM ("
+        " SELECT * FROM events WHERE true {filters} {keyset} ORDER BY time DESC, id DESC LIMIT %(limit)s"
+        ") AS e {spelling} ORDER BY e.time DESC, e.id DESC"
+    ).format(
+        columns=sql.SQL(_EVENT_COLUMNS),
+        filters=_filters(tags=tags, user=user, start=start, end=end),
+        keyset=sql.SQL(keyset),
+        spelling=sql.SQL(_SPELLING),
+    )
 
 
 def stats_query(*, tags: bool, user: bool, start: bool, end: bool) -> sql.Composed:

@@ -24,13 +24,15 @@ from studytrack.events.params import EventFilters
 COLUMNS = ("id", "time", "tag", "minutes", "user_id", "note", "source", "received_at")
 FETCH_ROWS = 5000
 # A filter left out is NULL (or no tags) and drops out of the plan; the order makes exports reproducible.
+# Tags in the spelling people see.
 EXPORT_EVENTS = """
-    SELECT id, time, tag, minutes, user_id, note, source, received_at FROM events
-    WHERE (cardinality(%(tags)s::text[]) = 0 OR tag = ANY(%(tags)s::text[]))
-      AND (%(user_id)s::text IS NULL OR user_id = %(user_id)s::text)
-      AND (%(start)s::timestamptz IS NULL OR time >= %(start)s::timestamptz)
-      AND (%(end)s::timestamptz IS NULL OR time < %(end)s::timestamptz)
-    ORDER BY time, id
+    SELECT e.id, e.time, coalesce(s.spelling, e.tag), e.minutes, e.user_id, e.note, e.source, e.received_at
+    FROM events AS e LEFT JOIN tag_spellings AS s ON s.tag = e.tag
+    WHERE (cardinality(%(tags)s::text[]) = 0 OR e.tag = ANY(%(tags)s::text[]))
+      AND (%(user_id)s::text IS NULL OR e.user_id = %(user_id)s::text)
+      AND (%(start)s::timestamptz IS NULL OR e.time >= %(start)s::timestamptz)
+      AND (%(end)s::timestamptz IS NULL OR e.time < %(end)s::timestamptz)
+    ORDER BY e.time, e.id
 """
 PYARROW_MISSING = "--format parquet needs pyarrow: pip install 'studytrack[parquet]'"
 

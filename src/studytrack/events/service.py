@@ -27,6 +27,16 @@ Connection = AsyncConnection[Any]
 MAX_CURSOR_CHARS = 256
 
 
+async def tag_spellings(conn: Connection, tags: set[str]) -> dict[str, str]:
+    """The spelling people see for each tag key (the key itself when none is stored)."""
+    if not tags:
+        return {}
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(queries.SELECT_TAG_SPELLINGS, {"tags": list(tags)})
+        spelled: dict[str, str] = dict(await cur.fetchall())
+    return {tag: spelled.get(tag, tag) for tag in tags}
+
+
 async def get_event(conn: Connection, *, event_id: uuid.UUID) -> EventPublic | None:
     cur = await conn.execute(queries.SELECT_EVENT, {"id": event_id})
     row = await cur.fetchone()
@@ -143,6 +153,9 @@ async def bucket_series(
     else:
         zone = ZoneInfo(query.tz)
         items = [_item(bucket.astimezone(zone), tag, minutes, count) for bucket, tag, minutes, count in rows]
+    spellings = await tag_spellings(conn, {row[1] for row in rows} | set(query.tags))
+    for item in items:
+        item["tag"] = spellings[item["tag"]]
     return {"duration": str(width), "tz": query.tz, "start": query.start, "end": query.end, "items": items}
 
 
@@ -228,9 +241,10 @@ async def session_stats(conn: Connection, *, filters: EventFilters, max_tags: in
             f"these totals would list more than {max_tags} tags (MAX_CHART_TAGS); "
             "name the ones you want with tags=..., or narrow them with user_id or start/end",
         )
+    spellings = await tag_spellings(conn, {row["tag"] for row in rows})
     return Stats(
         total_time=sum(row["minutes"] for row in rows),
         total_sessions=sum(row["count"] for row in rows),
-        time_by_tag={row["tag"]: row["minutes"] for row in rows},
-        sessions_by_tag={row["tag"]: row["count"] for row in rows},
+        time_by_tag={spellings[row["tag"]]: row["minutes"] for row in rows},
+        sessions_by_tag={spellings[row["tag"]]: row["count"] for row in rows},
     )
