@@ -11,4 +11,5 @@ ensure_venv requirements.txt
 if [ "${TIMESCALEDB:-auto}" != off ] && ! studytrack timescaledb install; then
     echo "TimescaleDB could not be installed (above): serving in plain PostgreSQL mode" >&2
 fi
+echo "studytrack: the command line is ./boot/studytrack (e.g. ./boot/studytrack demo; --help lists all)" >&2
 exec studytrack serve "$@"

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from studytrack.events.models import EventCreate
 
-TAGS = ("cka", "ckad", "terraform", "aws-saa", "github actions", "docker", "linux", "prometheus")
+TAGS = ("CKA", "CKAD", "Terraform", "AWS SAA", "GitHub Actions", "Docker", "Linux", "Prometheus")
 DEMO_SOURCE = "studytrack-demo"
 LENGTHS = (25, 50, 15, 30, 45, 90, 120, 180)
 LENGTH_WEIGHTS = (40, 25, 6, 8, 6, 8, 5, 2)
