@@ -291,6 +291,27 @@ def test_a_token_in_the_fragment_never_reaches_the_server_and_is_kept(watched: W
     watched.assert_clean()
 
 
+# ReDoc's "API docs by Redocly" attribution logo is built into its bundle; it drops the image when unreachable.
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+@pytest.mark.parametrize(
+    ("path", "title", "outside"), [("/docs", ".swagger-ui .info .title", []), ("/redoc", "h1", [REDOC_LOGO])]
+)
+def test_api_docs_render_with_no_other_host_reachable(
+    watched: Watched, live_server: str, path: str, title: str, outside: list[str]
+) -> None:
+    page = watched.page
+    page.route(lambda url: not url.startswith(live_server), lambda route: route.abort())  # offline
+    response = page.goto(f"{live_server}{path}")
+    assert response is not None
+    assert response.status == 200
+    assert "studytrack" in page.locator(title).first.inner_text()
+    page.wait_for_load_state("networkidle")
+    assert {r.url for r in watched.requests if not r.url.startswith(live_server)} <= set(outside)
+    assert [p for p in watched.problems if not p.startswith("console error: Failed to load resource")] == []
+
+
 def test_static_files_are_served_with_the_vendored_chart_library(live_server: str) -> None:
     page = httpx.get(f"{live_server}/dashboard", timeout=10)
     assert page.headers["content-type"] == "text/html; charset=utf-8"
