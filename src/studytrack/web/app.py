@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 from psycopg_pool import AsyncConnectionPool
 
 from studytrack import __version__
@@ -73,7 +74,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         raise RuntimeError("no database: set DATABASE_URL, or start with `studytrack serve` for the embedded one")
     log.info("database: %s", redact_url(url))
 
-    app = FastAPI(title="studytrack", version=__version__, description=DESCRIPTION, lifespan=_lifespan)
+    # `/docs` and `/redoc` load Swagger UI and ReDoc from this service (`/static-offline-docs`), not a CDN.
+    app = FastAPIOffline(title="studytrack", version=__version__, description=DESCRIPTION, lifespan=_lifespan)
     app.state.settings = settings
     app.state.pool = make_pool(url, settings)
     app.state.mode = None

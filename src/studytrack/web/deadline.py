@@ -59,7 +59,12 @@ class DeadlineMiddleware:
             await send(message)
 
         task = asyncio.ensure_future(self.app(scope, receive, guarded_send))
-        done, _ = await asyncio.wait({task}, timeout=self.seconds)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.seconds)
+        except asyncio.CancelledError:  # the server cut the request (a quick shutdown): cut its work too
+            task.cancel()
+            task.add_done_callback(_retrieve)
+            raise
         if task in done or started:  # answered, or already streaming its answer: let it finish
             await task
             return

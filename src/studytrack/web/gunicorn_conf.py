@@ -13,7 +13,7 @@ configure_logging(_settings.log_level, _settings.log_format)
 
 bind = f"0.0.0.0:{_settings.port}"
 workers = _settings.web_concurrency
-worker_class = "uvicorn_worker.UvicornWorker"
+worker_class = "studytrack.web.worker.UvicornWorker"  # stops within seconds on SIGINT/SIGQUIT too
 timeout = 60
 graceful_timeout = 30  # in-flight requests finish on SIGTERM (deploys, scale-down)
 keepalive = 5

@@ -43,6 +43,7 @@
 
   let chart = null;
   let inFlight = null; // { controller, key } of the request being answered
+  let zoneGuessed = false; // #tz holds the browser's zone, not one chosen in the page or the address
 
   // ---- API token: localStorage, sent as a Bearer header on every request --------------------------------
 
@@ -146,6 +147,7 @@
       els.duration.value = q.get("duration");
     }
     els.tags.value = q.getAll("tags").join(", ");
+    zoneGuessed = !q.get("tz");
     els.tz.value = q.get("tz") || browserTimeZone();
     const today = todayIn(els.tz.value);
     els.end.value = q.get("to") || today;
@@ -347,6 +349,16 @@
 
   // ---- loading ----------------------------------------------------------------------------------------
 
+  async function refusesZone(response) {
+    if (response.status !== 422) return false;
+    try {
+      const body = await response.clone().json();
+      return Array.isArray(body.details) && body.details.some((detail) => detail.field === "tz");
+    } catch {
+      return false;
+    }
+  }
+
   function showError(text) {
     els.error.textContent = text;
     els.error.hidden = !text;
@@ -372,6 +384,14 @@
     els.figure.dataset.state = "loading";
     try {
       const response = await apiFetch("api/events/", params, { signal: controller.signal });
+      if (zoneGuessed && (await refusesZone(response))) {
+        // The browser's zone is one the server does not know: chart in UTC instead of showing an error.
+        zoneGuessed = false;
+        els.tz.value = "UTC";
+        inFlight = null;
+        load();
+        return;
+      }
       if (!response.ok) throw new Error(await errorText(response));
       const series = await response.json();
       if (controller.signal.aborted) return;
@@ -424,6 +444,9 @@
     els.controls.addEventListener("submit", (event) => {
       event.preventDefault();
       load();
+    });
+    els.tz.addEventListener("change", () => {
+      zoneGuessed = false; // a zone typed in the page is kept, and an unknown one is shown as an error
     });
     for (const input of [els.duration, els.start, els.end, els.tags, els.tz]) input.addEventListener("change", load);
     els.csv.addEventListener("click", downloadCsv);
