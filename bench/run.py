@@ -1,12 +1,14 @@
 """Ingest and query benchmark: one run, one machine, figures printed as a table.
 
 Everything is measured in this run against baselines measured in the same run:
-  1. HTTP ceiling: POST /bench/noop (same request model and auth as POST /api/events/, writes nothing);
+  0. the real HTTP ceiling: a bare FastAPI app with the same request model (bench/bare.py), once per run;
+  1. our app's HTTP ceiling: POST /bench/noop (same request model and auth as POST /api/events/, writes
+     nothing, every middleware of the service);
   2. single-event POST /api/events/ throughput and latency (wrk, unique ids, group commit);
   3. batch ingest through HTTP (JSON arrays of 10,000) and raw binary COPY into the same table (psycopg);
   4. bucket query latency, one year of daily buckets: one tag, one tag for one user, all tags, all tags
      for one user, at each size;
-  5. ratios single/no-op and batch/COPY.
+  5. ratios: each HTTP figure against the bare app, single/no-op, and batch/COPY.
 Each of them in both database modes, one after the other, each on its own embedded server: plain PostgreSQL,
 then native TimescaleDB (preloaded; old chunks compressed by the columnstore policy before the queries).
 gunicorn with 2 Uvicorn workers, as in production.
@@ -75,13 +77,14 @@ def make_token(url: str) -> str:
 
 
 @contextmanager
-def gunicorn(url: str, workers: int, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+def gunicorn(
+    url: str, workers: int, extra_env: dict[str, str] | None = None, app: str = "bench.app:create_bench_app()"
+) -> Iterator[str]:
     port = free_port()
     env = os.environ | {"DATABASE_URL": url, "LOG_LEVEL": "warning", "PYTHONPATH": str(REPO)} | (extra_env or {})
     command = [
         sys.executable, "-m", "gunicorn", "-c", "python:studytrack.web.gunicorn_conf",
-        "-w", str(workers), "-b", f"127.0.0.1:{port}", "--access-logfile", "/dev/null",
-        "bench.app:create_bench_app()",
+        "-w", str(workers), "-b", f"127.0.0.1:{port}", "--access-logfile", "/dev/null", app,
     ]  # fmt: skip
     server = subprocess.Popen(command, env=env, cwd=REPO, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -318,7 +321,16 @@ def prepare_queries(url: str, timescaledb: bool, compress_after: timedelta | Non
     os.sync()
 
 
-def measure_mode(args: argparse.Namespace, mode: str) -> None:
+def measure_bare(args: argparse.Namespace) -> float:
+    """req/s of the bare FastAPI app (bench/bare.py): the ceiling every HTTP ratio is taken against."""
+    print("HTTP ceiling (a bare FastAPI app, same request model, gunicorn 2 Uvicorn workers, wrk -t2 -c64):")
+    with gunicorn("postgresql://unused", workers=2, app="bench.bare:app") as base:
+        rate, p50, p99 = wrk(f"{base}/bench/bare", "unused", args.seconds)
+    report("bare FastAPI no-op POST (the real ceiling)", f"{rate:9.0f} req/s  p50 {p50:.1f} ms  p99 {p99:.1f} ms")
+    return rate
+
+
+def measure_mode(args: argparse.Namespace, mode: str, bare: float) -> None:
     """Ingest and queries on one embedded server: plain PostgreSQL, or native TimescaleDB preloaded."""
     timescaledb = mode == "timescaledb"
     settings = replace(load_settings(), timescaledb="required" if timescaledb else "off")
@@ -344,6 +356,8 @@ def measure_mode(args: argparse.Namespace, mode: str) -> None:
                 report(f"{mode}: batch POST /api/events/batch ({args.batches} x 10,000)", f"{batch:9.0f} events/s")
             copy = copy_rows(url, args.batches * 10_000, seed=99)
             report(f"{mode}: raw binary COPY ({args.batches * 10_000:,} rows, same table)", f"{copy:9.0f} rows/s")
+            report(f"{mode}: ratio no-op / bare FastAPI", f"{noop / bare:9.2f}")
+            report(f"{mode}: ratio single / bare FastAPI", f"{single / bare:9.2f}")
             report(f"{mode}: ratio single / no-op", f"{single / noop:9.2f}")
             report(f"{mode}: ratio batch / COPY", f"{batch / copy:9.2f}")
 
@@ -377,8 +391,9 @@ def main() -> None:
     if "timescaledb" in args.modes and not is_installed():
         parser.error("TimescaleDB is not in the embedded PostgreSQL: run `studytrack timescaledb install` first")
     print(f"studytrack benchmark, {os.cpu_count()} CPUs, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
+    bare = measure_bare(args)
     for mode in args.modes.split(","):
-        measure_mode(args, mode)
+        measure_mode(args, mode, bare)
     print("\n| measurement | result |\n|---|---|")
     for name, value in ROWS:
         print(f"| {name.strip()} | {' '.join(value.split())} |")
