@@ -18,7 +18,14 @@ def other_spelling(path: str) -> str:
 
 
 class SlashTolerantRouter(APIRouter):
+    """Documented routes first, in their order, then the other spellings: a request in the documented spelling
+    is matched without trying any alias (routes are tried in order, on every request)."""
+
+    _documented = 0
+
     def add_api_route(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
         super().add_api_route(path, endpoint, **options)
+        self.routes.insert(self._documented, self.routes.pop())
+        self._documented += 1
         if path.strip("/"):
             super().add_api_route(other_spelling(path), endpoint, **(options | {"include_in_schema": False}))
