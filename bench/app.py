@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI, status
 
-from studytrack.auth.deps import IngestAccess
 from studytrack.events.models import EventCreate
 from studytrack.web.app import create_app
+from studytrack.web.auth import IngestAccess
 
 
 def create_bench_app() -> FastAPI:

@@ -23,7 +23,7 @@ import pytest
 from fastapi.testclient import TestClient
 from tqdm import tqdm
 
-from studytrack.datacli import import_sessions
+from studytrack.cli.data import import_sessions
 from studytrack.events.demo import DEMO_SOURCE, LENGTHS, TAGS
 from studytrack.events.export import to_csv
 from studytrack.events.ingest import content_id

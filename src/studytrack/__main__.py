@@ -1,3 +1,5 @@
+"""`python -m studytrack`: the `studytrack` command."""
+
 import sys
 
 from studytrack.cli import main

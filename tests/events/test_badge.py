@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from studytrack.events.badge import current_time
+from studytrack.web.routes.badge import current_time
 from tests.conftest import Database
 from tests.helpers import Session, insert_sessions
 

@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 
 from studytrack.config import Settings
 from studytrack.events.batch import parse_events
+from studytrack.events.errors import InvalidRequestError
 from studytrack.web.app import create_app
-from studytrack.web.errors import MAX_ERROR_DETAILS, ApiError
+from studytrack.web.errors import MAX_ERROR_DETAILS
 from tests.conftest import Database, count_events
 
 
@@ -148,7 +149,7 @@ def test_a_batch_with_more_items_than_the_cap_is_refused_before_validation(
 
 def test_a_million_item_array_is_refused_without_building_its_items() -> None:
     body = b"[" + b",".join([b"{}"] * 1_000_000) + b"]"
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(InvalidRequestError) as refused:
         parse_events(body, content_type="application/json", max_events=10_000)
     assert refused.value.code == "batch_too_large"
 

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from studytrack.config import Settings
-from studytrack.events import dropin
 from studytrack.web.app import create_app
+from studytrack.web.routes import dropin
 from tests.conftest import Database, count_events
 from tests.helpers import Session, insert_sessions
 

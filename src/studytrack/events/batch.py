@@ -13,8 +13,8 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
+from studytrack.events.errors import InvalidRequestError
 from studytrack.events.models import EventCreate
-from studytrack.web.errors import ApiError
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 _EVENTS = TypeAdapter(list[EventCreate])
@@ -27,8 +27,8 @@ def _errors(exc: ValidationError, index: int | None = None) -> list[dict[str, An
     return [{"loc": prefix + tuple(error["loc"]), "msg": error["msg"], "type": error["type"]} for error in exc.errors()]
 
 
-def _too_many(max_events: int) -> ApiError:
-    return ApiError(422, "batch_too_large", f"a batch holds at most {max_events} events; split it")
+def _too_many(max_events: int) -> InvalidRequestError:
+    return InvalidRequestError("batch_too_large", f"a batch holds at most {max_events} events; split it")
 
 
 def _after_space(text: str, index: int) -> int:
@@ -95,7 +95,7 @@ def parse_events(body: bytes, *, content_type: str, max_events: int) -> list[Eve
         except ValidationError as exc:
             raise RequestValidationError(_errors(exc)) from None
     if not events:
-        raise ApiError(422, "empty_batch", "the batch has no events; send at least one")
+        raise InvalidRequestError("empty_batch", "the batch has no events; send at least one")
     if len(events) > max_events:
         raise _too_many(max_events)
     return events

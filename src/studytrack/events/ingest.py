@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -24,7 +24,6 @@ from psycopg_pool import AsyncConnectionPool
 from studytrack.database.mode import DatabaseMode
 from studytrack.events import queries
 from studytrack.events.models import EventCreate, tag_key
-from studytrack.web.metrics import count_ingested
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +219,7 @@ async def write_events(
 
 
 ModeSource = Callable[[], Awaitable[DatabaseMode]]
+OnWritten = Callable[[Iterable[str]], None]  # told the outcome of each committed event (the service's metrics)
 # Rows are written in id order, so writers cannot deadlock on events; a deadlock or serialization failure
 # (the rollup, a foreign writer) is retried, a bounded number of times, before it reaches the client.
 RETRYABLE = (errors.DeadlockDetected, errors.SerializationFailure)
@@ -229,14 +229,18 @@ WRITE_ATTEMPTS = 3
 class EventWriter:
     """Writes events with one insert statement, which keeps the 15-minute rollup exact in the same statement."""
 
-    def __init__(self, pool: AsyncConnectionPool[Any], *, mode: ModeSource) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool[Any], *, mode: ModeSource, on_written: OnWritten | None = None
+    ) -> None:
         self._pool = pool
         self._mode = mode
+        self._on_written = on_written
 
     async def write(self, events: Sequence[NewEvent]) -> list[WriteResult]:
         mode = await self._mode()
         results = await self._write_retrying(events, rollup_table=mode.rollup)
-        count_ingested(result.outcome.value for result in results)  # committed
+        if self._on_written is not None:
+            self._on_written(result.outcome.value for result in results)  # committed
         return results
 
     async def _write_retrying(self, events: Sequence[NewEvent], *, rollup_table: bool) -> list[WriteResult]:

@@ -18,10 +18,10 @@ from studytrack.config import Settings
 from studytrack.database.mode import DatabaseMode
 from studytrack.events import queries
 from studytrack.events.bounds import bucket_bounds
+from studytrack.events.errors import InvalidRequestError
 from studytrack.events.models import BucketPublic, BucketSeries, EventPublic, SessionPage, Stats
 from studytrack.events.params import BucketQuery, EventFilters, SessionQuery
 from studytrack.events.rollup import can_use_rollup, ceil_grain, floor_grain
-from studytrack.web.errors import ApiError
 
 Connection = AsyncConnection[Any]
 MAX_CURSOR_CHARS = 256
@@ -60,18 +60,16 @@ class ChartLimits:
     tags: int
 
 
-def _too_many_rows(limits: ChartLimits) -> ApiError:
-    return ApiError(
-        422,
+def _too_many_rows(limits: ChartLimits) -> InvalidRequestError:
+    return InvalidRequestError(
         "too_many_rows",
         f"this chart would have more than {limits.rows} rows (buckets x tags, MAX_CHART_ROWS); "
         "ask for fewer tags (tags=...), a wider duration or a shorter range",
     )
 
 
-def _too_many_tags(limits: ChartLimits) -> ApiError:
-    return ApiError(
-        422,
+def _too_many_tags(limits: ChartLimits) -> InvalidRequestError:
+    return InvalidRequestError(
         "too_many_tags",
         f"this chart would show more than {limits.tags} tags (MAX_CHART_TAGS); "
         "name the ones you want with tags=..., or narrow it with user_id or a shorter range",
@@ -83,8 +81,7 @@ def _check_request(query: BucketQuery, buckets: int, limits: ChartLimits) -> Non
     assert query.start is not None
     assert query.end is not None
     if buckets > limits.buckets:
-        raise ApiError(
-            422,
+        raise InvalidRequestError(
             "too_many_buckets",
             f"{query.width} buckets from {query.start.isoformat()} to {query.end.isoformat()} would be about "
             f"{buckets}; the limit is {limits.buckets}. Use a wider duration or a shorter range.",
@@ -115,8 +112,8 @@ async def bucket_series(
     max_rows: int = Settings.max_chart_rows,
     max_tags: int = Settings.max_chart_tags,
 ) -> BucketSeries:
-    """Minutes and counts per bucket and tag, in the caller's timezone; a 422 when the chart would carry more
-    than `max_buckets` buckets, `max_rows` rows (buckets x tags) or `max_tags` distinct tags."""
+    """Minutes and counts per bucket and tag, in the caller's timezone; `InvalidRequestError` when the chart would
+    carry more than `max_buckets` buckets, `max_rows` rows (buckets x tags) or `max_tags` distinct tags."""
     assert query.start is not None  # both set by BucketQuery's defaults
     assert query.end is not None
     limits = ChartLimits(max_buckets, max_rows, max_tags)
@@ -188,9 +185,13 @@ def _encode_cursor(event: EventPublic) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _invalid_cursor() -> InvalidRequestError:
+    return InvalidRequestError("invalid_cursor", "cursor is not one this service returned; pass next_cursor unchanged")
+
+
 def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     if len(cursor) > MAX_CURSOR_CHARS:  # ours are ~90 characters: refuse a big one before decoding it
-        raise ApiError(422, "invalid_cursor", "cursor is not one this service returned; pass next_cursor unchanged")
+        raise _invalid_cursor()
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         time_text, id_text = json.loads(raw)
@@ -200,9 +201,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         return time, uuid.UUID(id_text)
     # RecursionError: a crafted cursor of nested arrays; whatever it holds, a cursor is the client's to fix.
     except (ValueError, TypeError, RecursionError, binascii.Error, UnicodeDecodeError):
-        raise ApiError(
-            422, "invalid_cursor", "cursor is not one this service returned; pass next_cursor unchanged"
-        ) from None
+        raise _invalid_cursor() from None
 
 
 async def list_sessions(conn: Connection, *, query: SessionQuery) -> SessionPage:
@@ -225,7 +224,7 @@ async def list_sessions(conn: Connection, *, query: SessionQuery) -> SessionPage
 
 
 async def session_stats(conn: Connection, *, filters: EventFilters, max_tags: int = Settings.max_chart_tags) -> Stats:
-    """Totals in the CSV study tracker's shape; a 422 beyond `max_tags` tags (the answer lists each)."""
+    """Totals in the CSV study tracker's shape; `InvalidRequestError` beyond `max_tags` tags (the answer lists each)."""
     statement = queries.stats_query(
         tags=bool(filters.tags),
         user=filters.user_id is not None,
@@ -235,8 +234,7 @@ async def session_stats(conn: Connection, *, filters: EventFilters, max_tags: in
     cur = await conn.execute(statement, _filter_params(filters) | {"tag_limit": max_tags + 1})
     rows = await cur.fetchall()
     if len(rows) > max_tags:
-        raise ApiError(
-            422,
+        raise InvalidRequestError(
             "too_many_tags",
             f"these totals would list more than {max_tags} tags (MAX_CHART_TAGS); "
             "name the ones you want with tags=..., or narrow them with user_id or start/end",

@@ -16,10 +16,7 @@ from studytrack import __version__
 from studytrack.config import Settings, get_settings, redact_url
 from studytrack.database.mode import DatabaseMode, detect_mode
 from studytrack.database.pool import make_pool
-from studytrack.events.badge import router as badge_router
-from studytrack.events.dropin import router as dropin_router
 from studytrack.events.ingest import EventWriter, GroupCommitter
-from studytrack.events.routes import router as events_router
 from studytrack.web.dashboard import STATIC_PATH, static_files
 from studytrack.web.dashboard import router as dashboard_router
 from studytrack.web.deadline import MARGIN_SECONDS, DeadlineMiddleware, within
@@ -27,9 +24,12 @@ from studytrack.web.deps import current_mode
 from studytrack.web.errors import install_error_handlers
 from studytrack.web.health import router as health_router
 from studytrack.web.limits import RequestLimitMiddleware
-from studytrack.web.metrics import MetricsMiddleware
+from studytrack.web.metrics import MetricsMiddleware, count_ingested
 from studytrack.web.metrics import router as metrics_router
 from studytrack.web.requestid import RequestIdMiddleware
+from studytrack.web.routes.badge import router as badge_router
+from studytrack.web.routes.dropin import router as dropin_router
+from studytrack.web.routes.events import router as events_router
 from studytrack.web.tracing import instrument_app
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("database mode: %s (PostgreSQL %s)", app.state.mode.name, app.state.mode.server_version)
     except Exception as exc:
         log.warning("database not reachable at start-up (%s); will retry per request", exc.__class__.__name__)
-    app.state.writer = EventWriter(pool, mode=lambda: current_mode(app))
+    app.state.writer = EventWriter(pool, mode=lambda: current_mode(app), on_written=count_ingested)
     app.state.committer = GroupCommitter(app.state.writer)
     app.state.committer.start()
     try:

@@ -20,6 +20,7 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from studytrack.events.errors import InvalidRequestError
 from studytrack.logs import request_id
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class ErrorBody(BaseModel):
 
 
 class ApiError(Exception):
-    """Raised by services for a client mistake that validation cannot see (e.g. an id clash)."""
+    """Raised by the web layer for a client mistake that validation cannot see (e.g. an id clash)."""
 
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -100,6 +101,12 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
 
 
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    # The domain's refusal (too large a chart or batch, a foreign cursor): the client must change the request.
+    assert isinstance(exc, InvalidRequestError)
+    return error_response(422, exc.code, exc.message)
+
+
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable: %s", exc.__class__.__name__)
     return error_response(
@@ -151,6 +158,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(InvalidRequestError, _invalid_request)
     app.add_exception_handler(PoolTimeout, _no_connection)
     for contention in (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
         app.add_exception_handler(contention, _database_contention)  # psycopg gives them no common base

@@ -43,7 +43,7 @@ from studytrack.web.slashes import SlashTolerantRouter
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 # prometheus_client chooses file-backed values when this is set as it is imported: decide the same way, once.
 MULTIPROCESS = bool(os.environ.get(MULTIPROC_DIR))
-if MULTIPROCESS:  # the metrics below open their files there at once (any `studytrack` command imports this)
+if MULTIPROCESS:  # the metrics below open their files there at once (the app imports this; the CLI does not)
     os.makedirs(os.environ[MULTIPROC_DIR], exist_ok=True)
 UNMATCHED = "unmatched"
 OUTCOMES = ("inserted", "duplicate", "conflict")

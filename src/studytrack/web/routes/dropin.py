@@ -28,12 +28,12 @@ from fastapi import Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from studytrack.auth.deps import AUTH_ERRORS, IngestAccess, ReadAccess
 from studytrack.events import service
 from studytrack.events.ingest import resolve
 from studytrack.events.models import EventCreate, EventPublic, Stats, Tag, TagSpelling
 from studytrack.events.params import SessionQuery, StatsQuery
 from studytrack.events.tracker_csv import TRACKER_SOURCE
+from studytrack.web.auth import AUTH_ERRORS, IngestAccess, ReadAccess
 from studytrack.web.deps import CommitterDep, ConnectionDep, SettingsDep
 from studytrack.web.errors import ErrorBody
 from studytrack.web.health import healthz

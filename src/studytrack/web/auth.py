@@ -1,4 +1,4 @@
-"""Who may call what: `Authorization: Bearer <token>` checked against `api_tokens`, by scope.
+"""Who may call what (FastAPI dependencies): `Authorization: Bearer <token>` checked against `api_tokens`, by scope.
 
 The token may also come as the password of HTTP Basic auth (any user name), so clients that can only put
 credentials in a URL (`http://tracker:TOKEN@host:8000`, e.g. `requests`) work unchanged.

@@ -14,7 +14,7 @@ import os
 import secrets
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,8 +27,8 @@ from psycopg_pool import PoolTimeout
 from pydantic import TypeAdapter, ValidationError
 from tqdm import tqdm
 
+from studytrack.cli.database import configured_or_embedded_database
 from studytrack.config import Settings
-from studytrack.database.embedded import stop_embedded_database
 from studytrack.database.migrate import run_migrations
 from studytrack.database.mode import DatabaseMode, detect_mode
 from studytrack.database.pool import make_pool
@@ -64,19 +64,6 @@ def _reporting_database_errors(command: str, handler: Handler) -> Handler:
             return _fail(command, f"cannot reach the database: {exc.orig}")
 
     return run
-
-
-@contextmanager
-def _database(settings: Settings) -> Iterator[str]:
-    """The configured database's URL, or the embedded one's (attaching to it when `serve` runs in this home)."""
-    from studytrack.cli import _database_url  # here: cli imports this module
-
-    url, server = _database_url(settings)
-    try:
-        yield url
-    finally:
-        if server is not None:
-            stop_embedded_database(server)
 
 
 @asynccontextmanager
@@ -130,7 +117,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     if settings.retention is not None:  # the API refuses those too: they would be dropped at once
         sessions = [s for s in sessions if s.time is not None and s.time >= now - settings.retention]
     events = [resolve(session, now=now) for session in sessions]
-    with _database(settings) as url:
+    with configured_or_embedded_database(settings) as url:
         run_migrations(url, settings)
         added = asyncio.run(_run_demo(url, settings, events))
     print(
@@ -215,7 +202,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
         return _fail("import", f"{path} is not UTF-8 text (byte {exc.start})")
     except TrackerFileError as exc:
         return _fail("import", f"{path}: {exc}")
-    with _database(settings) as url:
+    with configured_or_embedded_database(settings) as url:
         run_migrations(url, settings)
         with path.open(encoding="utf-8-sig", newline="") as file:
             sessions = SessionsCsv(
@@ -257,7 +244,7 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
             load_pyarrow()
         except ExportError as exc:
             return _fail("export", str(exc))
-    with _database(settings) as url:
+    with configured_or_embedded_database(settings) as url:
         try:
             count = asyncio.run(_run_export(url, settings, filters, args.format, args.output))
         except psycopg.errors.UndefinedTable:

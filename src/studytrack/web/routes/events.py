@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
-from studytrack.auth.deps import AUTH_ERRORS, AdminAccess, IngestAccess, ReadAccess, user_scope
 from studytrack.auth.tokens import Principal
 from studytrack.events import service
 from studytrack.events.batch import parse_events
@@ -26,6 +25,7 @@ from studytrack.events.models import (
     Stats,
 )
 from studytrack.events.params import SessionQuery, StatsQuery
+from studytrack.web.auth import AUTH_ERRORS, AdminAccess, IngestAccess, ReadAccess, user_scope
 from studytrack.web.deps import CommitterDep, ConnectionDep, ModeDep, SettingsDep, WriterDep
 from studytrack.web.errors import ApiError, ErrorBody
 from studytrack.web.limits import BODY_TOO_LARGE, UNREADABLE_BODY, URL_TOO_LONG

@@ -1,0 +1,7 @@
+"""`python -m studytrack.cli`: the `studytrack` command."""
+
+import sys
+
+from studytrack.cli import main
+
+sys.exit(main())

@@ -1,0 +1,15 @@
+"""What the events code refuses: a request it cannot serve as asked, which the client must change.
+
+Domain code raises `InvalidRequestError`; `web/errors.py` answers it as a 422 in the one error shape, with its
+`code` and `message`.
+"""
+
+from __future__ import annotations
+
+
+class InvalidRequestError(Exception):
+    """A request refused by the domain (too large a chart or batch, a cursor it did not hand out)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
