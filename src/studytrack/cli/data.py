@@ -34,7 +34,7 @@ from studytrack.database.mode import DatabaseMode, detect_mode
 from studytrack.database.pool import make_pool
 from studytrack.events.demo import demo_sessions
 from studytrack.events.ingest import EventWriter, NewEvent, Outcome, resolve
-from studytrack.events.models import Label
+from studytrack.events.models import Label, error_message
 from studytrack.events.params import EventFilters
 from studytrack.events.raw_export import ExportError, load_pyarrow, stream_events, write_csv, write_parquet
 from studytrack.events.tracker_csv import TRACKER_SOURCE, Row, SessionsCsv, Skipped, TrackerFileError
@@ -236,7 +236,7 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"]) or "filters"
-        return _fail("export", f"{where}: {error['msg'].removeprefix('Value error, ')}", code=2)
+        return _fail("export", f"{where}: {error_message(error)}", code=2)
     if args.format == "parquet":
         if args.output is None:
             return _fail("export", "--format parquet needs --output FILE", code=2)
@@ -276,7 +276,7 @@ def label_argument(text: str) -> str:
     try:
         return _LABEL.validate_python(text)
     except ValidationError as exc:
-        raise argparse.ArgumentTypeError(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
+        raise argparse.ArgumentTypeError(error_message(exc.errors()[0])) from None
 
 
 def add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -18,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from studytrack.events.durations import Duration
+from studytrack.events.durations import BUCKET_ORIGIN, Duration
 from studytrack.events.rollup import floor_grain
 
-FIXED_ORIGIN = datetime(2000, 1, 3)  # a Monday: weeks start on Monday (time_bucket's origin)
+FIXED_ORIGIN = BUCKET_ORIGIN
 MONTH_ORIGIN_YEAR = 2000
 _TICK = timedelta(microseconds=1)
 

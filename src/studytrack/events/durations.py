@@ -9,6 +9,9 @@ from datetime import datetime, timedelta
 UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
 UNIT_MONTHS = {"month": 1, "year": 12}
 MAX_COUNT = 1000
+# Fixed-width buckets count from this local midnight, a Monday (weeks start on Monday), as time_bucket does;
+# month widths count from 2000-01-01.
+BUCKET_ORIGIN = datetime(2000, 1, 3)
 _DURATION = re.compile(r"^\s*(\d{1,4})?\s*(minute|hour|day|week|month|year)s?\s*$", re.IGNORECASE)
 
 

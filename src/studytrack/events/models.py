@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Strict, TypeAdapter, field_validator
 from pydantic import Field as PydanticField
@@ -20,6 +21,11 @@ FUTURE_TOLERANCE = timedelta(days=1)  # clocks drift; a session a day ahead is a
 # as UTF-8. One regular expression per field finds any of them, and control characters in one-line fields.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _UNSTORABLE_OR_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def error_message(error: Mapping[str, Any]) -> str:
+    """A validation error as people read it: our own checks' messages without pydantic's "Value error, "."""
+    return str(error.get("msg", "is invalid")).removeprefix("Value error, ")
 
 
 def _refuse(character: str) -> NoReturn:

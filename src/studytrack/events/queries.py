@@ -14,9 +14,13 @@ from functools import lru_cache
 
 from psycopg import sql
 
+from studytrack.events.durations import BUCKET_ORIGIN
+
+_ORIGIN = f"{BUCKET_ORIGIN:%Y-%m-%d}"  # a fixed literal, never request text
+
 # -- bucket expressions ---------------------------------------------------------------------------
 # Plain PostgreSQL: bucket a *local* timestamp, then read the local bucket start back in `tz`.
-_LOCAL_FIXED = "date_bin(%(width)s::interval, {local}, TIMESTAMP '2000-01-03')"
+_LOCAL_FIXED = f"date_bin(%(width)s::interval, {{local}}, TIMESTAMP '{_ORIGIN}')"
 _LOCAL_MONTHS = (
     "(TIMESTAMP '2000-01-01' + make_interval(months => (floor("
     "((extract(year FROM {local})::int - 2000) * 12 + extract(month FROM {local})::int - 1)"
@@ -194,7 +198,7 @@ INSERT_EVENTS_AND_ROLLUP = f"""
     inserted AS ({_INSERT_NEW_ROWS}),
     rolled AS (
         INSERT INTO events_15m AS r (bucket, tag, minutes, count)
-        SELECT date_bin(INTERVAL '15 minutes', time, TIMESTAMPTZ '2000-01-03 00:00:00+00'), tag,
+        SELECT date_bin(INTERVAL '15 minutes', time, TIMESTAMPTZ '{_ORIGIN} 00:00:00+00'), tag,
                sum(minutes), count(*)
         FROM inserted GROUP BY 1, 2 ORDER BY 2, 1
         ON CONFLICT (tag, bucket) DO UPDATE SET minutes = r.minutes + excluded.minutes, count = r.count + excluded.count
@@ -233,7 +237,7 @@ DELETE_EVENT_AND_ROLLUP = f"""
     {_FREE_ID},
     rolled AS (
         UPDATE events_15m AS r SET minutes = r.minutes - d.minutes, count = r.count - d.count
-        FROM (SELECT date_bin(INTERVAL '15 minutes', time, TIMESTAMPTZ '2000-01-03 00:00:00+00') AS bucket, tag,
+        FROM (SELECT date_bin(INTERVAL '15 minutes', time, TIMESTAMPTZ '{_ORIGIN} 00:00:00+00') AS bucket, tag,
                      sum(minutes) AS minutes, count(*) AS count
               FROM deleted GROUP BY 1, 2) AS d
         WHERE r.tag = d.tag AND r.bucket = d.bucket

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from studytrack.events.durations import Duration
+from studytrack.events.durations import BUCKET_ORIGIN, Duration
 
 GRAIN = timedelta(minutes=15)
 ALIGNED_SINCE = datetime(1980, 1, 1, tzinfo=UTC)
-_EPOCH = datetime(2000, 1, 3, tzinfo=UTC)  # time_bucket's origin
+_EPOCH = BUCKET_ORIGIN.replace(tzinfo=UTC)  # the rollup's 15-minute buckets are cut in UTC
 
 
 def floor_grain(moment: datetime) -> datetime:

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from studytrack.events.ingest import NewEvent, resolve
-from studytrack.events.models import EventCreate
+from studytrack.events.models import EventCreate, error_message
 
 COLUMNS = ("id", "timestamp", "minutes", "tag")
 TRACKER_SOURCE = "study-tracker"  # `source` of sessions that came from the tracker (its file or its API)
@@ -55,7 +55,7 @@ def _timestamp(text: str) -> datetime | None:
 
 def _reason(error: Any) -> str:
     field = ".".join(_COLUMN_OF_FIELD.get(str(part), str(part)) for part in error["loc"])
-    return f"{field}: {str(error['msg']).removeprefix('Value error, ')}"
+    return f"{field}: {error_message(error)}"
 
 
 class SessionsCsv:

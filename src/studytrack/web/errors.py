@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from studytrack.events.errors import InvalidRequestError
+from studytrack.events.models import error_message
 from studytrack.logs import request_id
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,7 @@ def _field_path(loc: Sequence[Any]) -> str:
 def _detail(error: dict[str, Any]) -> ErrorDetail:
     loc = list(error.get("loc", ()))
     location = str(loc.pop(0)) if loc and loc[0] in ("body", "query", "path", "header") else "body"
-    message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
-    return ErrorDetail(location=location, field=_field_path(loc), message=message)
+    return ErrorDetail(location=location, field=_field_path(loc), message=error_message(error))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
