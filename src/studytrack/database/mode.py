@@ -8,16 +8,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-_MODE_SQL = """
-SELECT current_setting('server_version') AS server_version,
-       to_regclass('events_15m') IS NOT NULL AS rollup,
-       (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb') AS timescaledb,
-       to_regclass('timescaledb_information.hypertables') IS NOT NULL AS has_catalog
-"""
-_IS_HYPERTABLE_SQL = """
-SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables
-               WHERE hypertable_schema = current_schema() AND hypertable_name = 'events') AS hypertable
-"""
+from studytrack.database import catalog
 
 
 @dataclass(frozen=True)
@@ -38,12 +29,12 @@ class DatabaseMode:
 async def detect_mode(conn: AsyncConnection[Any]) -> DatabaseMode:
     """TimescaleDB mode when the extension is installed and `events` is a hypertable."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(_MODE_SQL)
+        await cur.execute(catalog.SERVER_MODE)
         row = await cur.fetchone()
         assert row is not None
         version, hypertable, rollup = row["timescaledb"], False, bool(row["rollup"])
         if version is not None and row["has_catalog"]:
-            await cur.execute(_IS_HYPERTABLE_SQL)
+            await cur.execute(catalog.EVENTS_IS_HYPERTABLE)
             found = await cur.fetchone()
             assert found is not None
             hypertable = bool(found["hypertable"])

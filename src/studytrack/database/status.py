@@ -9,16 +9,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from pydantic import BaseModel
 
-_CHUNKS = """
-    SELECT count(*) AS chunks, count(*) FILTER (WHERE is_compressed) AS compressed_chunks
-    FROM timescaledb_information.chunks WHERE hypertable_name = 'events'
-"""
-_COMPRESSION = """
-    SELECT sum(before_compression_total_bytes)::float8
-           / nullif(sum(after_compression_total_bytes), 0) AS ratio
-    FROM hypertable_compression_stats('events')
-"""
-_EVENTS = "SELECT count(*) AS events, min(time) AS first_event, max(time) AS last_event FROM events"
+from studytrack.database import catalog
 
 
 class TimescaleStatus(BaseModel):
@@ -41,8 +32,8 @@ async def _one(conn: AsyncConnection[Any], query: str) -> dict[str, Any]:
 
 
 async def timescale_status(conn: AsyncConnection[Any]) -> TimescaleStatus:
-    chunks = await _one(conn, _CHUNKS)
-    compression = await _one(conn, _COMPRESSION)
+    chunks = await _one(conn, catalog.CHUNKS)
+    compression = await _one(conn, catalog.COMPRESSION_RATIO)
     ratio = compression.get("ratio")
     return TimescaleStatus(
         chunks=chunks["chunks"],
@@ -52,4 +43,4 @@ async def timescale_status(conn: AsyncConnection[Any]) -> TimescaleStatus:
 
 
 async def event_totals(conn: AsyncConnection[Any]) -> EventTotals:
-    return EventTotals.model_validate(await _one(conn, _EVENTS))
+    return EventTotals.model_validate(await _one(conn, catalog.EVENT_TOTALS))

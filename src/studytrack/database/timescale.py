@@ -9,6 +9,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from studytrack.config import Settings
+from studytrack.database import catalog
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +24,7 @@ def enable_timescaledb(bind: Connection, settings: Settings) -> str | None:
     if settings.timescaledb == "off":
         log.info("TIMESCALEDB=off: plain PostgreSQL mode")
         return None
-    available = bind.execute(
-        text("SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb'")
-    ).scalar()
+    available = bind.execute(text(catalog.EXTENSION_AVAILABLE)).scalar()
     if available is None:
         if settings.timescaledb == "required":
             raise TimescaleDBError(
@@ -35,7 +34,7 @@ def enable_timescaledb(bind: Connection, settings: Settings) -> str | None:
         log.info("timescaledb extension not available: plain PostgreSQL mode")
         return None
     # Checked first: without the preload, CREATE EXTENSION fails with FATAL and ends the migration's session.
-    preloaded = bind.execute(text("SELECT current_setting('shared_preload_libraries')")).scalar()
+    preloaded = bind.execute(text(catalog.PRELOADED_LIBRARIES)).scalar()
     if "timescaledb" not in str(preloaded):
         reason = "the timescaledb extension is installed but not in shared_preload_libraries"
         if settings.timescaledb == "required":
@@ -50,44 +49,24 @@ def enable_timescaledb(bind: Connection, settings: Settings) -> str | None:
             raise TimescaleDBError(f"cannot create the timescaledb extension: {exc.orig}") from None
         log.warning("timescaledb extension cannot be created (%s): plain PostgreSQL mode", exc.orig)
         return None
-    return str(bind.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")).scalar())
+    return str(bind.execute(text(catalog.EXTENSION_VERSION)).scalar())
 
 
 def is_hypertable(bind: Connection) -> bool:
-    return bool(
-        bind.execute(
-            text(
-                "SELECT to_regclass('timescaledb_information.hypertables') IS NOT NULL"
-                " AND EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"
-            )
-        ).scalar()
-    ) and bool(
-        bind.execute(
-            text("SELECT count(*) FROM timescaledb_information.hypertables WHERE hypertable_name = 'events'")
-        ).scalar()
+    return bool(bind.execute(text(catalog.HAS_TIMESCALEDB_CATALOG)).scalar()) and bool(
+        bind.execute(text(catalog.EVENTS_IS_HYPERTABLE)).scalar()
     )
 
 
 def chunk_time_interval(bind: Connection) -> timedelta:
-    value = bind.execute(
-        text(
-            "SELECT time_interval FROM timescaledb_information.dimensions"
-            " WHERE hypertable_name = 'events' AND column_name = 'time'"
-        )
-    ).scalar()
+    value = bind.execute(text(catalog.CHUNK_TIME_INTERVAL)).scalar()
     if not isinstance(value, timedelta):
         raise TimescaleDBError("events is not partitioned by time")
     return value
 
 
-_POLICY_JOB = """
-    SELECT job_id, config FROM timescaledb_information.jobs
-    WHERE proc_name = :proc AND hypertable_name = :table
-"""
-
-
 def timescaledb_version(bind: Connection) -> tuple[int, int]:
-    text_version = str(bind.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")).scalar())
+    text_version = str(bind.execute(text(catalog.EXTENSION_VERSION)).scalar())
     major, minor = text_version.split(".")[:2]
     return int(major), int(minor)
 
@@ -97,7 +76,7 @@ def _has_columnstore_api(bind: Connection) -> bool:
 
 
 def _policy(bind: Connection, proc: str, table: str) -> tuple[int, dict[str, object]] | None:
-    row = bind.execute(text(_POLICY_JOB), {"proc": proc, "table": table}).first()
+    row = bind.execute(text(catalog.POLICY_JOB), {"proc": proc, "table": table}).first()
     return (int(row[0]), dict(row[1])) if row else None
 
 
