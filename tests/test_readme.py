@@ -1,5 +1,6 @@
-"""The README's command examples run as written, in order, against a live server, and answer what they show.
+"""The README's and docs/api.md's command examples run as written, in order, and answer what they show.
 
+One script, against a live server: the README's examples, then docs/api.md's, which build on the README's data.
 Run: every ```bash block that talks to the service (`$BASE`) or uses the command line (`studytrack ...`), except
 the block that sets `BASE` and `TOKEN` (the test sets both). Compared: a `# {...}` line under a command is that
 command's answer; a ```json block right after a bash block is the answer of its last command; `"..."` in an
@@ -90,9 +91,16 @@ def server(server_url: str, settings: Settings, tmp_path_factory: pytest.TempPat
         yield live
 
 
+PAGES = ("README.md", "docs/api.md")
+
+
+def test_the_examples_of_both_pages_are_found() -> None:
+    for page, least in zip(PAGES, (3, 3), strict=True):
+        assert len(readme_blocks((REPO / page).read_text())) >= least, f"{page}'s examples: is the fence still ```bash?"
+
+
 def test_the_readmes_examples_run_in_order_and_answer_what_they_show(server: LiveServer, tmp_path: Path) -> None:
-    blocks = readme_blocks((REPO / "README.md").read_text())
-    assert len(blocks) >= 6, "the README's examples were not found: is the fence still ```bash?"
+    blocks = [block for page in PAGES for block in readme_blocks((REPO / page).read_text())]
     script = "set -euo pipefail\n" + CURL_STATUS
     commands = [command for block in blocks for command in block.commands]
     for number, command in enumerate(commands):

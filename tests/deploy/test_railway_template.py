@@ -64,9 +64,9 @@ def rendered(template: dict[str, Any]) -> dict[str, dict[str, str]]:
 
 
 def documented_settings() -> set[str]:
-    """Every name in the first column of the README's and boot/README.md's settings tables."""
+    """Every name in the first column of docs/configuration.md's and boot/README.md's settings tables."""
     names: set[str] = set()
-    for path in (REPO / "README.md", REPO / "boot" / "README.md"):
+    for path in (REPO / "docs" / "configuration.md", REPO / "boot" / "README.md"):
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.startswith("| `"):
                 names.update(re.findall(r"`([A-Z][A-Z0-9_]+)`", line.split("|")[1]))
@@ -139,7 +139,7 @@ def test_secrets_are_generated_on_deploy_and_nothing_else_is(template: dict[str,
 def test_every_api_variable_is_a_documented_setting(template: dict[str, Any]) -> None:
     documented = documented_settings()
     for key in variables(template, "studytrack"):
-        assert key in documented, f"{key} is not in the README's or boot/README.md's settings tables"
+        assert key in documented, f"{key} is not in docs/configuration.md's or boot/README.md's settings tables"
         assert key in SERVICE_SETTINGS, f"{key} is not in tests/environment.py's SERVICE_SETTINGS"
 
 
