@@ -8,6 +8,21 @@ cd "$(dirname "$0")/.."
 source boot/venv.sh
 ensure_venv requirements-dev.txt
 
+# Native TimescaleDB in the embedded PostgreSQL: built once per machine from the vendored source, then cached.
+# Both lanes need its files: the fast lane checks that an installed but not preloaded extension means plain mode.
+if ! python -c 'import sys; from studytrack.database.timescaledb_build import is_installed; sys.exit(not is_installed())'; then
+    if ! command -v cmake >/dev/null || ! command -v make >/dev/null || ! command -v cc >/dev/null; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake gcc make >/dev/null
+        fi
+    fi
+    vendored=../shared/vendor/timescaledb-2.29.2.tar.gz  # the team's copy; elsewhere the release URL (the default)
+    if [ -z "${TIMESCALEDB_SOURCE:-}" ] && [ -f "$vendored" ]; then
+        export TIMESCALEDB_SOURCE=$vendored
+    fi
+    studytrack timescaledb install
+fi
+
 if [ "${1:-}" = "--fast" ]; then
     shift
     if [ -n "${CI:-}" ]; then
@@ -20,20 +35,6 @@ if [ "${1:-}" = "--fast" ]; then
     STUDYTRACK_FAST_LANE=1 exec pytest -q \
         --ignore=tests/deploy --ignore=tests/faults --ignore=tests/fuzz --ignore=tests/timescaledb \
         --ignore=tests/test_notebooks.py --ignore=tests/web/test_dashboard.py "$@"
-fi
-
-# Native TimescaleDB in the embedded PostgreSQL: built once per machine from the vendored source, then cached.
-if ! python -c 'import sys; from studytrack.database.timescaledb_build import is_installed; sys.exit(not is_installed())'; then
-    if ! command -v cmake >/dev/null || ! command -v make >/dev/null || ! command -v cc >/dev/null; then
-        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake gcc make >/dev/null
-        fi
-    fi
-    vendored=../shared/vendor/timescaledb-2.29.2.tar.gz  # the team's copy; elsewhere the release URL (the default)
-    if [ -z "${TIMESCALEDB_SOURCE:-}" ] && [ -f "$vendored" ]; then
-        export TIMESCALEDB_SOURCE=$vendored
-    fi
-    studytrack timescaledb install
 fi
 
 # Real headless Chromium for the dashboard tests (Debian's package; Playwright drives it, no browser download).
