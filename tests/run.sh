@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command on a fresh machine: install everything, lint, type-check and run every test.
 # Extra arguments go to pytest (e.g. -k buckets). TEST_DATABASE_URL points the tests at another server.
-# --fast: the daily lane: ruff, then the API and domain tests on plain PostgreSQL only (about a minute).
+# --fast: the daily lane: ruff, then the API and domain tests on plain PostgreSQL only (about two minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=boot/venv.sh
