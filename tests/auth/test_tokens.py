@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from datetime import UTC, datetime
 
 import pytest
+from cachetools import TTLCache
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from studytrack.config import Settings
 from studytrack.web.app import create_app
+from studytrack.web.auth import TOKEN_CACHE_SECONDS, TOKEN_CACHE_SIZE, token_cache
 from tests.conftest import Database, count_events
 from tests.helpers import Session, insert_sessions
 
@@ -95,12 +98,22 @@ def test_an_admin_deletes_a_mistaken_session_and_charts_follow(client: TestClien
     assert [(i["minutes"], i["count"]) for i in items] == [(keep["minutes"], 1)]
 
 
-def test_a_revoked_token_stops_working(client: TestClient, db: Database) -> None:
+def test_a_revoked_token_stops_working_once_the_cache_forgets_it(
+    client: TestClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = client.app.state  # type: ignore[attr-defined]
+    monkeypatch.setattr(state, "token_cache", TTLCache(maxsize=TOKEN_CACHE_SIZE, ttl=0.3))  # 30 s, shortened
     token = bearer(db.create_token("soon-gone", ["read"]))
     assert client.get("/api/stats/", headers=token).status_code == 200
     db.execute("DELETE FROM api_tokens WHERE name = 'soon-gone'")
-    client.app.state.token_cache.clear()  # type: ignore[attr-defined]  # what 30 seconds would do
+    assert client.get("/api/stats/", headers=token).status_code == 200  # still cached
+    time.sleep(0.4)
     assert client.get("/api/stats/", headers=token).status_code == 401
+
+
+def test_the_token_cache_holds_a_bounded_number_of_tokens_for_a_bounded_time() -> None:
+    cache = token_cache()
+    assert (cache.maxsize, cache.ttl) == (TOKEN_CACHE_SIZE, TOKEN_CACHE_SECONDS)
 
 
 def test_auth_disabled_opens_the_api_and_says_so_loudly(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:

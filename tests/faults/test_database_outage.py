@@ -17,8 +17,9 @@ import httpx
 import pytest
 
 from studytrack.config import Settings
-from studytrack.database.embedded import postgres_bin_path, start_embedded_database, stop_embedded_database
+from studytrack.database.embedded import start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
+from studytrack.database.wheel import postgres_bin_path
 from tests.conftest import backend_mode, create_database
 from tests.faults.harness import Load, account, create_admin_token, gunicorn, make_events, record, wait_until
 

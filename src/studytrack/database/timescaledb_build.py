@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from studytrack.database.wheel import postgres_bin_path
+
 TIMESCALEDB_VERSION = "2.29.2"
 DEFAULT_SOURCE = f"https://github.com/timescale/timescaledb/archive/refs/tags/{TIMESCALEDB_VERSION}.tar.gz"
 BUILD_TOOLS = ("cmake", "make", "cc")
@@ -42,8 +44,6 @@ class TimescaleDBInstallError(RuntimeError):
 
 def pginstall() -> Path:
     """The embedded PostgreSQL's installation (imported lazily: deployments with DATABASE_URL lack the wheel)."""
-    from studytrack.database.embedded import postgres_bin_path
-
     return postgres_bin_path().parent
 
 

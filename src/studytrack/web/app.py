@@ -17,6 +17,7 @@ from studytrack.config import Settings, get_settings, redact_url
 from studytrack.database.mode import DatabaseMode, detect_mode
 from studytrack.database.pool import make_pool
 from studytrack.events.ingest import EventWriter, GroupCommitter
+from studytrack.web.auth import token_cache
 from studytrack.web.dashboard import STATIC_PATH, static_files
 from studytrack.web.dashboard import router as dashboard_router
 from studytrack.web.deadline import MARGIN_SECONDS, DeadlineMiddleware, within
@@ -79,7 +80,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.settings = settings
     app.state.pool = make_pool(url, settings)
     app.state.mode = None
-    app.state.token_cache = {}
+    app.state.token_cache = token_cache()
     if settings.auth_disabled:
         log.warning("AUTH_DISABLED=true: every request is served WITHOUT a token check. Never do this in public.")
     app.add_middleware(

@@ -13,10 +13,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
+from cachetools import TTLCache
 from fastapi import Depends, Request
 
 from studytrack.auth.tokens import Principal, verify_token
@@ -26,7 +26,15 @@ TOKEN_CACHE_SECONDS = 30.0
 OPEN_ACCESS = Principal(name="auth-disabled", scopes=frozenset({"admin"}))
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
-TokenCache = dict[bytes, tuple[float, Principal]]
+TOKEN_CACHE_SIZE = 4096  # verified tokens per worker; beyond it the oldest are checked again
+TokenCache = TTLCache[bytes, Principal]
+
+
+def token_cache() -> TokenCache:
+    """Verified tokens by the SHA-256 of their secret, each for TOKEN_CACHE_SECONDS (revocation's delay)."""
+    return TTLCache(maxsize=TOKEN_CACHE_SIZE, ttl=TOKEN_CACHE_SECONDS)
+
+
 # The answers of every route that takes a token, for its `responses=` (OpenAPI).
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No API token, or an unknown or revoked one."},
@@ -47,14 +55,13 @@ async def _principal(request: Request, query_token: str | None = None) -> Princi
         raise ApiError(401, "missing_token", "send an API token: Authorization: Bearer <token>", headers=_CHALLENGE)
     key = hashlib.sha256(token.strip().encode()).digest()
     cache: TokenCache = request.app.state.token_cache
-    cached = cache.get(key)
-    if cached is not None and cached[0] > time.monotonic():
-        return cached[1]
+    if (cached := cache.get(key)) is not None:
+        return cached
     async with request.app.state.pool.connection() as conn:
         principal = await verify_token(conn, token.strip())
     if principal is None:
         raise ApiError(401, "invalid_token", "the API token is unknown or revoked", headers=_CHALLENGE)
-    cache[key] = (time.monotonic() + TOKEN_CACHE_SECONDS, principal)
+    cache[key] = principal
     return principal
 
 
