@@ -98,17 +98,19 @@ def test_an_admin_deletes_a_mistaken_session_and_charts_follow(client: TestClien
     assert [(i["minutes"], i["count"]) for i in items] == [(keep["minutes"], 1)]
 
 
-def test_a_revoked_token_stops_working_once_the_cache_forgets_it(
-    client: TestClient, db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_revoked_token_stops_working_once_the_cache_forgets_it(client: TestClient, db: Database) -> None:
     state = client.app.state  # type: ignore[attr-defined]
-    monkeypatch.setattr(state, "token_cache", TTLCache(maxsize=TOKEN_CACHE_SIZE, ttl=0.3))  # 30 s, shortened
-    token = bearer(db.create_token("soon-gone", ["read"]))
-    assert client.get("/api/stats/", headers=token).status_code == 200
-    db.execute("DELETE FROM api_tokens WHERE name = 'soon-gone'")
-    assert client.get("/api/stats/", headers=token).status_code == 200  # still cached
-    time.sleep(0.4)
-    assert client.get("/api/stats/", headers=token).status_code == 401
+    kept = state.token_cache
+    state.token_cache = TTLCache(maxsize=TOKEN_CACHE_SIZE, ttl=0.3)  # TOKEN_CACHE_SECONDS, shortened
+    try:
+        token = bearer(db.create_token("soon-gone", ["read"]))
+        assert client.get("/api/stats/", headers=token).status_code == 200
+        db.execute("DELETE FROM api_tokens WHERE name = 'soon-gone'")
+        assert client.get("/api/stats/", headers=token).status_code == 200  # still cached
+        time.sleep(0.4)
+        assert client.get("/api/stats/", headers=token).status_code == 401
+    finally:
+        state.token_cache = kept
 
 
 def test_the_token_cache_holds_a_bounded_number_of_tokens_for_a_bounded_time() -> None:
