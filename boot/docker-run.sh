@@ -75,45 +75,12 @@ DB_WAIT_SECONDS="${DB_WAIT_SECONDS:-60}"
 # The app reads PORT and WEB_CONCURRENCY too (gunicorn_conf.py): keep them in agreement.
 export PORT WEB_CONCURRENCY
 
-# One connection attempt with the app's own settings (DATABASE_URL or POSTGRES_*), so the probe
-# checks exactly what the app will use. Exit 0: reachable; 75 (EX_TEMPFAIL): not yet, retry;
-# anything else (bad settings, a crash): fail now. Only the error class is printed, never the URL.
-probe='
-import sys
-import psycopg
-from studytrack.config import SettingsError, load_settings
-try:
-    url = load_settings().database_url
-except SettingsError as exc:
-    print(f"[boot] {exc}", file=sys.stderr)
-    sys.exit(2)
-if url is None:
-    print("[boot] no database configured: set DATABASE_URL (or POSTGRES_HOST and POSTGRES_*)", file=sys.stderr)
-    sys.exit(2)
-try:
-    psycopg.connect(url, connect_timeout=int(sys.argv[1])).close()
-except psycopg.OperationalError as exc:
-    print(f"[boot] database not reachable yet ({type(exc).__name__})", file=sys.stderr)
-    sys.exit(75)
-'
-
+# `studytrack db wait` retries one connection a second with the app's own settings (DATABASE_URL or
+# POSTGRES_*), so it checks exactly what the app will use; it prints only error classes, never the URL.
 log "waiting up to ${DB_WAIT_SECONDS}s for the database"
-deadline=$((SECONDS + DB_WAIT_SECONDS))
-attempt=0
-while :; do
-    attempt=$((attempt + 1))
-    status=0
-    run python -c "$probe" 3 || status=$?
-    if ((status == 0)); then
-        break
-    elif ((status != 75)); then
-        die "cannot start: the database settings are unusable (probe exit ${status}, see above)"
-    elif ((SECONDS >= deadline)); then
-        die "database still unreachable after ${DB_WAIT_SECONDS}s (${attempt} attempts)"
-    fi
-    run sleep 1
-done
-log "database reachable (attempt ${attempt})"
+status=0
+run studytrack db wait --seconds "$DB_WAIT_SECONDS" || status=$?
+((status == 0)) || die "cannot start without the database (studytrack db wait: exit ${status}, see above)"
 
 log "migrating the database schema"
 status=0

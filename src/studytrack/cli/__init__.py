@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from studytrack import __version__
 from studytrack.cli.data import add_data_commands
-from studytrack.cli.schema import cmd_db_status, cmd_migrate, cmd_timescaledb_install
+from studytrack.cli.schema import cmd_db_status, cmd_db_wait, cmd_migrate, cmd_timescaledb_install
 from studytrack.cli.serve import cmd_serve
 from studytrack.cli.tokens import add_token_commands
 from studytrack.config import SettingsError, get_settings
@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = database.add_parser("status", help="mode, versions, events, chunks, compression")
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=cmd_db_status)
+    wait = database.add_parser("wait", help="wait for the configured database (DATABASE_URL) to take connections")
+    wait.add_argument("--seconds", type=int, default=60, help="give up after this long (default 60)")
+    wait.set_defaults(handler=cmd_db_wait)
     add_data_commands(commands)
 
     timescaledb = commands.add_parser("timescaledb", help="the TimescaleDB extension of the embedded PostgreSQL")
