@@ -26,7 +26,7 @@ from studytrack.database.migrate import run_migrations
 from studytrack.database.mode import DatabaseMode
 from studytrack.events.ingest import NewEvent
 from studytrack.events.params import BucketQuery
-from studytrack.events.service import bucket_series
+from studytrack.events.service import ChartLimits, bucket_series
 from tests.conftest import Database, create_database
 from tests.helpers import Session, expected_buckets, insert_sessions, parse_items
 
@@ -125,10 +125,9 @@ def _answers(client: TestClient, duration: str, tz: str, start: str, end: str) -
     async def both() -> tuple[list[Any], list[Any]]:
         async with pool.connection() as conn:
             mode = DatabaseMode(server_version="17", timescaledb_version="2", rollup=True)
-            rollup = await bucket_series(conn, query=query, mode=mode, max_buckets=10_000)
-            raw = await bucket_series(
-                conn, query=query, mode=dataclasses.replace(mode, rollup=False), max_buckets=10_000
-            )
+            limits = ChartLimits(buckets=10_000, rows=50_000, tags=200)
+            rollup = await bucket_series(conn, query=query, mode=mode, limits=limits)
+            raw = await bucket_series(conn, query=query, mode=dataclasses.replace(mode, rollup=False), limits=limits)
         return rollup["items"], raw["items"]
 
     assert client.portal is not None

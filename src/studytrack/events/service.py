@@ -59,6 +59,10 @@ class ChartLimits:
     rows: int
     tags: int
 
+    @classmethod
+    def of(cls, settings: Settings) -> ChartLimits:
+        return cls(settings.max_buckets, settings.max_chart_rows, settings.max_chart_tags)
+
 
 def _too_many_rows(limits: ChartLimits) -> InvalidRequestError:
     return InvalidRequestError(
@@ -108,15 +112,12 @@ async def bucket_series(
     *,
     query: BucketQuery,
     mode: DatabaseMode,
-    max_buckets: int,
-    max_rows: int = Settings.max_chart_rows,
-    max_tags: int = Settings.max_chart_tags,
+    limits: ChartLimits,
 ) -> BucketSeries:
     """Minutes and counts per bucket and tag, in the caller's timezone; `InvalidRequestError` when the chart would
-    carry more than `max_buckets` buckets, `max_rows` rows (buckets x tags) or `max_tags` distinct tags."""
+    carry more than the limits' buckets, rows (buckets x tags) or distinct tags."""
     assert query.start is not None  # both set by BucketQuery's defaults
     assert query.end is not None
-    limits = ChartLimits(max_buckets, max_rows, max_tags)
     width = query.width
     buckets = width.bucket_count(query.start, query.end)
     _check_request(query, buckets, limits)

@@ -103,7 +103,7 @@ def observe_pool(pool: AsyncConnectionPool[Any]) -> None:
 
 def _route(scope: Scope) -> str:
     route = scope.get("route")
-    path = getattr(route, "path", None)
+    path = getattr(route, "documented_path", None) or getattr(route, "path", None)  # one label per route
     return path if isinstance(path, str) and path else UNMATCHED
 
 

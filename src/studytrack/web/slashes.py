@@ -25,7 +25,9 @@ class SlashTolerantRouter(APIRouter):
 
     def add_api_route(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
         super().add_api_route(path, endpoint, **options)
-        self.routes.insert(self._documented, self.routes.pop())
+        documented = self.routes.pop()
+        self.routes.insert(self._documented, documented)
         self._documented += 1
         if path.strip("/"):
             super().add_api_route(other_spelling(path), endpoint, **(options | {"include_in_schema": False}))
+            self.routes[-1].documented_path = documented.path  # type: ignore[attr-defined]  # metrics' label

@@ -66,9 +66,7 @@ async def read_badge(
         conn,
         query=buckets,
         mode=mode,
-        max_buckets=settings.max_buckets,
-        max_rows=settings.max_chart_rows,
-        max_tags=settings.max_chart_tags,
+        limits=service.ChartLimits.of(settings),
     )
     minutes = sum(item["minutes"] for item in series["items"])
     spellings = await service.tag_spellings(conn, set(query.tags))

@@ -145,9 +145,7 @@ async def read_buckets(
         conn,
         query=query,
         mode=mode,
-        max_buckets=settings.max_buckets,
-        max_rows=settings.max_chart_rows,
-        max_tags=settings.max_chart_tags,
+        limits=service.ChartLimits.of(settings),
     )
     if wanted_format(query.format, accept) == "csv":
         return csv_response(series)
