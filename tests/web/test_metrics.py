@@ -69,7 +69,7 @@ def test_requests_are_counted_by_route_template_not_raw_path(client: TestClient)
 
     route = "/api/events/{event_id}/"
     assert requests(after, "GET", route, 404) - requests(before, "GET", route, 404) == 2
-    assert "/api/events/{event_id}\"" not in text
+    assert '/api/events/{event_id}"' not in text
     assert requests(after, "GET", "unmatched", 404) - requests(before, "GET", "unmatched", 404) == 1
     assert requests(after, "GET", "/api/stats/", 200) - requests(before, "GET", "/api/stats/", 200) == 1
     assert str(missing) not in text
