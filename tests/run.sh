@@ -31,6 +31,7 @@ if [ "${1:-}" = "--fast" ]; then
     fi
     echo "== ruff"
     ruff check src tests bench
+    ruff format --check src tests bench
     echo "== pytest (fast lane: plain PostgreSQL; no TimescaleDB, browser, deploy, fault or fuzz tests)"
     STUDYTRACK_FAST_LANE=1 exec pytest -q \
         --ignore=tests/deploy --ignore=tests/faults --ignore=tests/fuzz --ignore=tests/timescaledb \
