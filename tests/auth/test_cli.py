@@ -19,7 +19,7 @@ import pytest
 from psycopg import AsyncConnection
 
 from studytrack.auth.cli import ENV_ADMIN, apply_admin_token, ensure_local_admin_token
-from studytrack.auth.tokens import Principal, create_token, verify_token
+from studytrack.auth.tokens import Principal, create_token, put_token, verify_token
 from studytrack.config import Settings, SettingsError
 from studytrack.database.migrate import run_migrations
 from tests.conftest import create_database
@@ -98,6 +98,25 @@ def test_replicas_starting_at_once_store_the_admin_token_once(url: str, settings
     assert failures == []
     assert len(stored(url)) == 1
     assert verify(url, token) is not None
+
+
+def test_one_secret_stored_from_many_connections_at_once_leaves_one_row(url: str) -> None:
+    async def race(token: str) -> list[str]:
+        connections = [await AsyncConnection.connect(url, autocommit=True) for _ in range(8)]
+        try:  # connected first, so the statements themselves meet
+            return await asyncio.gather(
+                *(put_token(conn, name=ENV_ADMIN, token=token, scopes=["admin"]) for conn in connections)
+            )
+        finally:
+            for conn in connections:
+                await conn.close()
+
+    for _ in range(20):
+        token = new_admin_token()
+        outcomes = asyncio.run(race(token))
+        assert outcomes.count("unchanged") == 7  # one "created" (then "replaced"), no unique violation
+        assert len(stored(url)) == 1
+        assert verify(url, token) is not None
 
 
 def test_a_new_admin_token_value_replaces_the_old_one(url: str, settings: Settings) -> None:

@@ -88,13 +88,16 @@ RETURNING xmax = 0
 async def put_token(conn: AsyncConnection[Any], *, name: str, token: str, scopes: list[str]) -> str:
     """Store a secret chosen elsewhere under `name`: "created", "replaced" or "unchanged".
 
-    One statement, so several processes doing it at once leave exactly one row."""
+    Several processes doing it at once leave exactly one row. They take turns: ON CONFLICT arbitrates only on
+    `name`, so two concurrent inserts of one secret would otherwise collide on the `key_id` index."""
     parts = split_token(token)
     if parts is None:
         raise ValueError("not a studytrack token")
     key_id, secret = parts
-    cur = await conn.execute(UPSERT_TOKEN_SQL, (name, key_id, _digest(secret), sorted(set(scopes))))
-    row = await cur.fetchone()
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('api_tokens'), hashtext(%s))", (name,))
+        cur = await conn.execute(UPSERT_TOKEN_SQL, (name, key_id, _digest(secret), sorted(set(scopes))))
+        row = await cur.fetchone()
     if row is None:
         return "unchanged"
     return "created" if row[0] else "replaced"
