@@ -8,13 +8,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from studytrack.events.bounds import bucket_bounds
+from studytrack.events.bounds import BucketBounds, bucket_bounds
 from studytrack.events.durations import parse_duration
 from studytrack.events.service import _slot_items
 from tests.helpers import local_bucket, to_instant
 
 ZONES = ["Europe/Berlin", "America/New_York", "Asia/Kathmandu", "Australia/Lord_Howe", "America/Santiago"]
-WIDTHS = ["15 minutes", "20 minutes", "30 minutes", "1 hour", "2 hours", "6 hours", "1 day", "1 week", "1 month"]
+WIDTHS = [
+    "15 minutes", "20 minutes", "30 minutes", "45 minutes", "1 hour", "2 hours", "7 hours", "1 day", "1 week",
+    "1 month",
+]  # fmt: skip
 
 
 def transitions(zone: ZoneInfo, year: int) -> list[datetime]:
@@ -33,6 +36,10 @@ def oracle_bucket(moment: datetime, width: str, zone: ZoneInfo) -> datetime:
     return to_instant(local_bucket(moment.astimezone(zone).replace(tzinfo=None), int(count), unit.rstrip("s")), zone)
 
 
+def bucket_at(bounds: BucketBounds, moment: datetime) -> datetime:
+    return bounds.labels[bounds.bucket_of_slot[bisect_right(bounds.starts, moment) - 1]]
+
+
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("tz", ZONES)
 def test_every_minute_around_each_dst_change_lands_in_its_local_bucket(tz: str, width: str) -> None:
@@ -42,46 +49,43 @@ def test_every_minute_around_each_dst_change_lands_in_its_local_bucket(tz: str, 
     for change in changes or [datetime(2024, 6, 1, tzinfo=UTC)]:
         start, end = change - timedelta(hours=30, minutes=7), change + timedelta(hours=30)
         bounds = bucket_bounds(parse_duration(width), tz, start, end)
-        if bounds is None:
-            # Only widths finer than the change may start inside it.
-            fixed = parse_duration(width).fixed
-            assert fixed is not None
-            assert fixed < timedelta(hours=1)
-            continue
+        assert bounds.starts[0] <= start
         assert list(bounds.starts) == sorted(set(bounds.starts))
         assert list(bounds.labels) == sorted(set(bounds.labels))
-        moment = start
+        moment, seen = start, set()
         while moment < end:
-            assert bounds.labels[bisect_right(bounds.starts, moment) - 1] == oracle_bucket(moment, width, zone)
+            assert bucket_at(bounds, moment) == oracle_bucket(moment, width, zone)
+            seen.add(bucket_at(bounds, moment))
             moment += timedelta(minutes=1)
+        assert seen == set(bounds.labels)  # fill=true lists exactly the buckets the range touches
 
 
-def test_whole_hour_and_longer_widths_never_need_the_row_by_row_fallback() -> None:
+def test_only_a_bucket_starting_inside_a_repeated_hour_is_split_into_two_slots() -> None:
+    autumn, spring = datetime(2024, 11, 3, tzinfo=UTC), datetime(2024, 3, 10, tzinfo=UTC)
+    quarter, hour = parse_duration("15 minutes"), parse_duration("1 hour")
+    assert not bucket_bounds(quarter, "America/New_York", autumn, autumn + timedelta(days=1)).slot_is_bucket
+    assert bucket_bounds(quarter, "America/New_York", spring, spring + timedelta(days=1)).slot_is_bucket
+    assert bucket_bounds(quarter, "Asia/Kathmandu", autumn, autumn + timedelta(days=1)).slot_is_bucket
     for tz in ZONES:
         for width in ["1 hour", "1 day", "1 week", "1 month", "1 year"]:
             start = datetime(2024, 1, 1, tzinfo=UTC)
-            assert bucket_bounds(parse_duration(width), tz, start, start + timedelta(days=730)) is not None
-
-
-def test_quarter_hours_across_a_one_hour_change_fall_back_to_row_by_row_bucketing() -> None:
-    spring = datetime(2024, 3, 10, tzinfo=UTC)
-    assert bucket_bounds(parse_duration("15 minutes"), "America/New_York", spring, spring + timedelta(days=1)) is None
-    assert bucket_bounds(parse_duration("15 minutes"), "Asia/Kathmandu", spring, spring + timedelta(days=1))
+            assert bucket_bounds(parse_duration(width), tz, start, start + timedelta(days=730)).slot_is_bucket
+    assert bucket_bounds(hour, "Australia/Lord_Howe", autumn, autumn + timedelta(days=365)).slot_is_bucket
 
 
 def test_rollup_rows_fit_the_buckets_only_when_every_start_is_on_the_quarter_hour() -> None:
     start, end = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC)
     kathmandu = bucket_bounds(parse_duration("1 day"), "Asia/Kathmandu", start, end)
-    assert kathmandu is not None
     assert kathmandu.on_grain(start, end)
+    assert not bucket_bounds(parse_duration("20 minutes"), "UTC", start, end).on_grain(start, end)
     old = datetime(1900, 1, 1, tzinfo=UTC)  # local mean time: +00:19:32 in Amsterdam
     bounds = bucket_bounds(parse_duration("1 day"), "Europe/Amsterdam", old, old + timedelta(days=5))
-    assert bounds is not None
     assert not bounds.on_grain(old, old + timedelta(days=5))
 
 
 def test_a_row_before_the_first_bucket_is_an_error_never_a_wrong_bucket() -> None:
-    labels = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 2, tzinfo=UTC))
-    assert _slot_items([(2, "cka", 30, 1)], labels, fill=False, tags=[])[0]["bucket"] == labels[1]
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    bounds = bucket_bounds(parse_duration("1 day"), "UTC", start, start + timedelta(days=2))
+    assert _slot_items([(2, "cka", 30, 1)], bounds, fill=False, tags=[])[0]["bucket"] == bounds.shown[1]
     with pytest.raises(RuntimeError, match="before the first bucket"):
-        _slot_items([(0, "cka", 30, 1)], labels, fill=False, tags=[])
+        _slot_items([(0, "cka", 30, 1)], bounds, fill=False, tags=[])

@@ -206,8 +206,8 @@ def test_fill_on_a_dst_day_lists_the_same_buckets_as_the_data(client: TestClient
 def test_buckets_across_a_dst_change_match_local_time_bucketing(
     client: TestClient, db: Database, duration: str, night: str
 ) -> None:
-    # 15-minute buckets start inside the skipped or repeated hour (bucketed row by row in SQL); hours
-    # and days do not (bucketed by precomputed boundaries): both must give local-time answers.
+    # 15-minute buckets start inside the skipped or repeated hour (in autumn each is two slots, added up);
+    # hours and days do not: all must give local-time answers.
     tz, first = "America/New_York", datetime.fromisoformat(night).replace(tzinfo=UTC)
     sessions = [Session(first + timedelta(minutes=7 * n), "cka", 1 + n % 50) for n in range(0, 24 * 60 // 7)]
     insert_sessions(db, sessions)

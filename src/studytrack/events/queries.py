@@ -1,16 +1,20 @@
 """The SQL that matters, in one place. Every value is a bound parameter; only the fixed fragments
-below are ever joined into statement text, chosen by the database mode and the bucket unit.
+below are ever joined into statement text.
 
-Bucket semantics (both modes, identical answers): a session counts in the bucket of its start
-`time`, bucketed in local time of `tz`. Fixed widths align to 2000-01-03 (a Monday, so weeks start
-on Monday), month and year widths to 2000-01-01 (months start on the 1st). Both modes spell it with
-`date_bin` and month arithmetic on local time: TimescaleDB 2.29's `time_bucket(width, time, tz)` keeps the
-two passes of a repeated autumn hour apart, where local-time bucketing (and TimescaleDB up to 2.23) joins them.
+Charts: the caller computes where its local buckets begin, as instants (`bounds.py`); the statement maps each
+row to its slot with `width_bucket`, a binary search over them, in both database modes. Two statements:
+
+- `CHART_FROM_ROLLUP`: charts over all users (the dashboard's default): whole 15-minute buckets from the rollup
+  `events_15m`, the ragged edges of the range from raw rows.
+- `CHART_FROM_EVENTS`: everything else: a chart for one user (the rollup has no user_id), a range without a whole
+  15-minute bucket, or bucket edges off the 15-minute grid (widths like 20 minutes, historic zone offsets).
+
+Filters a request leaves out are switched off by their parameter (an empty `tags`, a NULL `user_id`). Statements
+are planned with the actual values, never prepared, so a switched-off filter costs nothing (measured in
+bench/README.md, "Chart statements").
 """
 
 from __future__ import annotations
-
-from functools import lru_cache
 
 from psycopg import sql
 
@@ -18,135 +22,47 @@ from studytrack.events.durations import BUCKET_ORIGIN
 
 _ORIGIN = f"{BUCKET_ORIGIN:%Y-%m-%d}"  # a fixed literal, never request text
 
-# -- bucket expressions ---------------------------------------------------------------------------
-# Plain PostgreSQL: bucket a *local* timestamp, then read the local bucket start back in `tz`.
-_LOCAL_FIXED = f"date_bin(%(width)s::interval, {{local}}, TIMESTAMP '{_ORIGIN}')"
-_LOCAL_MONTHS = (
-    "(TIMESTAMP '2000-01-01' + make_interval(months => (floor("
-    "((extract(year FROM {local})::int - 2000) * 12 + extract(month FROM {local})::int - 1)"
-    "::numeric / %(months)s) * %(months)s)::int))"
-)
-_LOCAL_TIME = "(time AT TIME ZONE %(tz)s)"
-_LOCAL_START = "(%(start)s::timestamptz AT TIME ZONE %(tz)s)"
-_TIMESCALE_SERIES = """
-    SELECT time_bucket_gapfill(%(width)s::interval, t, %(tz)s, %(start)s, %(end)s) AS bucket
-    FROM (VALUES (%(start)s::timestamptz)) AS probe (t)
-    GROUP BY 1
+_SLOT = "width_bucket(time, %(starts)b::timestamptz[])"  # binary: cheaper to send than 366 ISO strings
+_ANY_TAGS = "(cardinality(%(tags)s::text[]) = 0 OR tag = ANY(%(tags)s))"
+_ANY_USER = "(%(user_id)s::text IS NULL OR user_id = %(user_id)s)"
+# One row more than a chart may carry: the caller refuses the request when it comes back (bounded answer).
+_ORDERED_AND_CAPPED = "ORDER BY 1, 2 LIMIT %(row_limit)s"
+
+# Parameters of both: starts (timestamptz[]: slot n opens at the n-th), start, end, tags (text[], empty for
+# all), row_limit; the rollup's inner_start/inner_end (the range shrunk to whole 15-minute buckets); the raw
+# one's user_id (NULL for everyone). Rows: (slot, tag, minutes, count), ordered, counts never zero.
+CHART_FROM_EVENTS = f"""
+    SELECT {_SLOT} AS slot, tag, sum(minutes)::bigint AS minutes, count(*) AS count
+    FROM events
+    WHERE time >= %(start)s AND time < %(end)s AND {_ANY_TAGS} AND {_ANY_USER}
+    GROUP BY 1, 2
+    {_ORDERED_AND_CAPPED}
 """
-# Local bucket starts from the one holding `start` to the last one before `end`. DISTINCT because a
-# local start that falls in a DST gap maps onto the same instant as the next one.
-_PLAIN_SERIES = """
-    SELECT DISTINCT local_bucket AT TIME ZONE %(tz)s AS bucket
-    FROM generate_series({first}, (%(end)s::timestamptz AT TIME ZONE %(tz)s) - interval '1 microsecond',
-                         %(width)s::interval) AS local_bucket
+CHART_FROM_ROLLUP = f"""
+    SELECT {_SLOT} AS slot, tag, sum(minutes)::bigint AS minutes, sum(count)::bigint AS count
+    FROM (
+        SELECT bucket AS time, tag, minutes, count FROM events_15m
+        WHERE bucket >= %(inner_start)s AND bucket < %(inner_end)s AND {_ANY_TAGS}
+        UNION ALL
+        SELECT time, tag, minutes, 1 FROM events
+        WHERE ((time >= %(start)s AND time < %(inner_start)s) OR (time >= %(inner_end)s AND time < %(end)s))
+              AND {_ANY_TAGS}
+    ) AS parts
+    GROUP BY 1, 2
+    HAVING sum(count) > 0
+    {_ORDERED_AND_CAPPED}
 """
 
-# -- filters ----------------------------------------------------------------------------------------
+# -- filters of sessions and stats ------------------------------------------------------------------
 _TAGS = "AND tag = ANY(%(tags)s)"
 _USER = "AND user_id = %(user_id)s"
 _START = "AND time >= %(start)s"
 _END = "AND time < %(end)s"
 
-_AGGREGATE = """
-    SELECT {bucket} AS bucket, tag, sum(minutes)::bigint AS minutes, count(*) AS count
-    FROM events
-    WHERE time >= %(start)s AND time < %(end)s {filters}
-    GROUP BY 1, 2
-"""
-_FILLED = """
-    WITH agg AS ({aggregate}),
-         buckets AS ({series}),
-         shown_tags AS ({tags})
-    SELECT buckets.bucket, shown_tags.tag,
-           coalesce(agg.minutes, 0) AS minutes, coalesce(agg.count, 0) AS count
-    FROM buckets CROSS JOIN shown_tags
-    LEFT JOIN agg ON agg.bucket = buckets.bucket AND agg.tag = shown_tags.tag
-    ORDER BY 1, 2
-"""
-# With the 15-minute rollup `events_15m` (a table the insert statement keeps exact, in both modes):
-# whole 15-minute buckets inside the range come from the rollup, the
-# ragged edges of the range from raw rows; both are then bucketed the same way. Per tag only: a
-# per-user query reads the raw table through its user index.
-_AGGREGATE_FROM_ROLLUP = """
-    SELECT {bucket} AS bucket, tag, sum(minutes)::bigint AS minutes, sum(count)::bigint AS count
-    FROM (
-        SELECT bucket AS time, tag, minutes, count FROM events_15m
-        WHERE bucket >= %(inner_start)s AND bucket < %(inner_end)s {filters}
-        UNION ALL
-        SELECT time, tag, minutes, 1 FROM events
-        WHERE ((time >= %(start)s AND time < %(inner_start)s) OR (time >= %(inner_end)s AND time < %(end)s))
-              {filters}
-    ) AS parts
-    GROUP BY 1, 2
-    HAVING sum(count) > 0
-"""
-_REQUESTED_TAGS = "SELECT DISTINCT unnest(%(tags)s::text[]) AS tag"
-_TAGS_WITH_DATA = "SELECT DISTINCT tag FROM agg"
-
 
 def _filters(*, tags: bool, user: bool, start: bool = False, end: bool = False) -> sql.Composable:
     parts = [(_TAGS, tags), (_USER, user), (_START, start), (_END, end)]
     return sql.SQL(" ").join(sql.SQL(text) for text, wanted in parts if wanted)
-
-
-def _bucket(*, months: bool) -> str:
-    local = _LOCAL_MONTHS if months else _LOCAL_FIXED
-    return local.format(local=_LOCAL_TIME) + " AT TIME ZONE %(tz)s"
-
-
-def _series(*, gapfill: bool, months: bool) -> str:
-    if gapfill:
-        return _TIMESCALE_SERIES
-    local = _LOCAL_MONTHS if months else _LOCAL_FIXED
-    return _PLAIN_SERIES.format(first=local.format(local=_LOCAL_START))
-
-
-# The fast path: bucket starts computed once per request (see bounds.py), each row mapped to its bucket
-# by a binary search over them. the slot n (column `bucket`) is the bucket opened by the n-th start; empty buckets are
-# added by the caller.
-# One row more than a chart may carry: the caller refuses the request when it comes back (bounded answer).
-_ORDERED_AND_CAPPED = " ORDER BY 1, 2 LIMIT %(row_limit)s"
-_SLOT = "width_bucket(time, %(starts)b::timestamptz[])"  # binary: cheaper to send than 366 ISO strings
-
-
-@lru_cache  # a handful of shapes: composed once each
-def slot_query(*, rollup: bool, tags: bool, user: bool) -> sql.Composed:
-    """Minutes and counts per (slot, tag), ordered, counts never zero. Parameters: starts (timestamptz[]),
-    start, end, tags, user_id, row_limit, and with `rollup` inner_start/inner_end (the range shrunk to whole
-    15-minute buckets)."""
-    if rollup and user:
-        raise ValueError("the rollup has no user_id: per-user queries read the raw table")
-    aggregate = sql.SQL(_AGGREGATE_FROM_ROLLUP if rollup else _AGGREGATE).format(
-        bucket=sql.SQL(_SLOT), filters=_filters(tags=tags, user=user)
-    )
-    return sql.Composed([aggregate, sql.SQL(_ORDERED_AND_CAPPED)])
-
-
-@lru_cache  # a handful of shapes: composed once each
-def bucket_query(
-    *, rollup: bool, months: bool, tags: bool, user: bool, fill: bool, gapfill: bool = False
-) -> sql.Composed:
-    """Minutes and counts per (bucket, tag), ordered by bucket then tag.
-
-    Parameters: width (interval text), months (int), tz, start, end, tags (text[]), user_id, and with
-    `rollup` inner_start/inner_end (the range shrunk to whole 15-minute buckets). `gapfill` lists the
-    empty buckets with TimescaleDB's time_bucket_gapfill: only for fixed-offset zones, because across a DST
-    change it steps in fixed UTC increments and yields buckets that time_bucket never does.
-    """
-    if rollup and user:
-        raise ValueError("the rollup has no user_id: per-user queries read the raw table")
-    aggregate = sql.SQL(_AGGREGATE_FROM_ROLLUP if rollup else _AGGREGATE).format(
-        bucket=sql.SQL(_bucket(months=months)),
-        filters=_filters(tags=tags, user=user),
-    )
-    if not fill:
-        return sql.Composed([aggregate, sql.SQL(_ORDERED_AND_CAPPED)])
-    filled = sql.SQL(_FILLED).format(
-        aggregate=aggregate,
-        series=sql.SQL(_series(gapfill=gapfill, months=months)),
-        tags=sql.SQL(_REQUESTED_TAGS if tags else _TAGS_WITH_DATA),
-    )
-    return sql.Composed([filled, sql.SQL(" LIMIT %(row_limit)s")])
 
 
 # -- single events, sessions, stats -----------------------------------------------------------------
