@@ -12,28 +12,22 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
-from psycopg.rows import tuple_row
 
-from studytrack.auth.tokens import create_token
 from studytrack.config import Settings, load_settings
 from studytrack.database.embedded import restart_embedded_database, start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
 from studytrack.database.timescaledb_build import is_installed as timescaledb_installed
-from studytrack.events.ingest import NewEvent
 from studytrack.web.app import create_app
+from tests import REPO
+from tests.databases import BACKENDS, Database, backend_mode, backend_server, create_database
 
-REPO = Path(__file__).resolve().parent.parent
-BACKENDS = ("postgresql", "timescaledb")
 FAST_LANE = os.environ.get("STUDYTRACK_FAST_LANE") == "1"  # set by `tests/run.sh --fast`
 
 
@@ -57,10 +51,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
-
-
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
 @pytest.fixture(scope="session")
@@ -100,27 +90,9 @@ def timescaledb_server_url() -> Iterator[str]:
             stop_embedded_database(server)
 
 
-def backend_server(backend: str, request: pytest.FixtureRequest) -> str:
-    """The server URL of a backend (`postgresql` or `timescaledb`)."""
-    fixture = "timescaledb_server_url" if backend == "timescaledb" else "server_url"
-    return str(request.getfixturevalue(fixture))
-
-
-def backend_mode(backend: str, settings: Settings) -> Settings:
-    """TIMESCALEDB=required on the TimescaleDB server, off on the plain one."""
-    return dataclasses.replace(settings, timescaledb="required" if backend == "timescaledb" else "off")
-
-
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return dataclasses.replace(load_settings(REPO / ".env"), database_url=None, db_timeout_seconds=3.0)
-
-
-def create_database(server_url: str, prefix: str) -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return with_database(server_url, name)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -149,57 +121,6 @@ def app_client(database_url: str, backend_settings: Settings) -> Iterator[TestCl
         yield client
 
 
-class Database:
-    """SQL for tests through the app's own connection pool (tuples, autocommit per call)."""
-
-    def __init__(self, client: TestClient) -> None:
-        self._client = client
-
-    def _call(self, query: str, params: Any, many: bool) -> list[tuple[Any, ...]]:
-        pool = self._client.app.state.pool  # type: ignore[attr-defined]
-
-        async def run() -> list[tuple[Any, ...]]:
-            async with pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
-                if many:
-                    await cur.executemany(query, params)
-                    return []
-                await cur.execute(query, params, prepare=False)
-                return await cur.fetchall() if cur.description else []
-
-        portal = self._client.portal
-        assert portal is not None, "the TestClient must be inside its `with` block"
-        return portal.call(run)
-
-    def execute(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        return self._call(query, params, many=False)
-
-    def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._call(query, rows, many=True)
-
-    def write(self, events: Sequence[NewEvent]) -> None:
-        """Store events the way the API does (so the rollup stays exact)."""
-        writer = self._client.app.state.writer  # type: ignore[attr-defined]
-        portal = self._client.portal
-        assert portal is not None
-        portal.call(writer.write, events)
-
-    def create_token(self, name: str, scopes: list[str], user_id: str | None = None) -> str:
-        pool = self._client.app.state.pool  # type: ignore[attr-defined]
-
-        async def run() -> str:
-            async with pool.connection() as conn:
-                return await create_token(conn, name=name, scopes=scopes, user_id=user_id)
-
-        portal = self._client.portal
-        assert portal is not None
-        return portal.call(run)
-
-    def reset(self) -> None:
-        """Empty the events table, its rollup and the tag spellings; drop tests' tokens."""
-        self.execute("DELETE FROM api_tokens WHERE name <> 'test-admin'")
-        self.execute("TRUNCATE events, events_15m, event_ids, tag_spellings")
-
-
 @pytest.fixture(scope="session")
 def database(app_client: TestClient) -> Database:
     return Database(app_client)
@@ -216,7 +137,3 @@ def db(database: Database) -> Database:
 def client(app_client: TestClient, db: Database) -> TestClient:
     """The API over a real connection pool, on an empty events table."""
     return app_client
-
-
-def count_events(db: Database) -> int:
-    return int(db.execute("SELECT count(*) FROM events")[0][0])

@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from studytrack.events.ingest import NewEvent
-from tests.conftest import Database
+from tests.databases import Database
 
 MONDAY_2000 = datetime(2000, 1, 3)
 FIXED = {

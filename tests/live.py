@@ -19,7 +19,8 @@ import httpx
 
 from studytrack.config import Settings
 from studytrack.database.migrate import run_migrations
-from tests.conftest import REPO, create_database
+from tests import REPO
+from tests.databases import create_database
 
 START_SECONDS = 60
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO
+from tests import REPO
 from tests.live import free_port, wait_healthy
 
 

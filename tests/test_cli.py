@@ -20,7 +20,7 @@ import pytest
 from studytrack.cli import build_parser
 from studytrack.database.embedded import start_embedded_database, stop_embedded_database
 from studytrack.database.timescaledb_build import TIMESCALEDB_VERSION
-from tests.conftest import REPO
+from tests import REPO
 from tests.live import free_port, wait_healthy
 
 

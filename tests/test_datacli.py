@@ -30,7 +30,8 @@ from studytrack.events.ingest import content_id
 from studytrack.events.models import BucketSeries
 from studytrack.events.raw_export import write_csv
 from studytrack.events.tracker_csv import SessionsCsv
-from tests.conftest import REPO, Database, create_database
+from tests import REPO
+from tests.databases import Database, create_database
 from tests.helpers import Session, expected_buckets, parse_items
 
 SAMPLE = REPO / "tests" / "data" / "devops-study-sessions.csv"  # a copy of shared/data's tracker export

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests import REPO
 
 PACKAGE = REPO / "src" / "studytrack"
 
@@ -35,6 +35,22 @@ def test_domain_code_never_imports_the_web_layer() -> None:
     for name, targets in imports().items():
         if name.startswith(("studytrack.events", "studytrack.auth", "studytrack.database")):
             assert not [t for t in targets if t.startswith("studytrack.web")], name
+
+
+def imported_packages(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+    return found
+
+
+def test_domain_code_knows_nothing_of_http_frameworks() -> None:
+    for path in PACKAGE.rglob("*.py"):
+        if module_name(path).startswith(("studytrack.events", "studytrack.auth", "studytrack.database")):
+            assert not imported_packages(path) & {"fastapi", "starlette"}, path
 
 
 def test_no_two_modules_import_each_other() -> None:

@@ -14,7 +14,8 @@ from nbclient import NotebookClient
 
 from studytrack.config import Settings
 from studytrack.database.migrate import run_migrations
-from tests.conftest import REPO, create_database
+from tests import REPO
+from tests.databases import create_database
 from tests.live import LiveServer, admin_token, fresh_database, gunicorn
 
 NOTEBOOKS = REPO / "notebooks"

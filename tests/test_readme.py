@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from studytrack.config import Settings
-from tests.conftest import REPO
+from tests import REPO
 from tests.live import LiveServer, admin_token, fresh_database, gunicorn
 
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)

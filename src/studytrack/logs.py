@@ -1,7 +1,7 @@
 """Logging to stderr, one format for the CLI, gunicorn and the app. Never log secrets.
 
 * Every line logged while a request is handled carries its id (`request_id`, set by
-  `studytrack.web.requestid`): `text` appends ` request_id=<id>` to today's format, `json` has a field.
+  `studytrack.web.requestid`): `text` appends ` request_id=<id>` to the plain format, `json` has a field.
 * `LOG_FORMAT=json` writes one JSON object per line (app, gunicorn and the access log alike).
 * Secret values are redacted from every line (`?token=...` in the access log's request line, `password=`),
   by the parameter's percent-decoded name, whatever the format. Authorization headers are never logged:

@@ -15,7 +15,7 @@ from studytrack.auth.tokens import Principal
 from studytrack.config import Settings
 from studytrack.web.app import create_app
 from studytrack.web.auth import TOKEN_CACHE_SECONDS, TOKEN_CACHE_SIZE, token_cache
-from tests.conftest import Database, count_events
+from tests.databases import Database, count_events
 from tests.helpers import Session, insert_sessions
 
 EVENT = {"tag": "cka", "minutes": 25, "time": "2025-01-06T08:00:00Z"}

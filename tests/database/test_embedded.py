@@ -7,7 +7,7 @@ import subprocess
 import sys
 import tempfile
 
-from tests.conftest import REPO
+from tests import REPO
 
 _START_AND_STOP = """
 import sys

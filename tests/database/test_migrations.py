@@ -14,7 +14,7 @@ from alembic import command
 from studytrack.config import Settings
 from studytrack.database.migrate import alembic_config, check_migrations, run_migrations
 from studytrack.database.timescale import TimescaleDBError
-from tests.conftest import BACKENDS, backend_mode, backend_server, create_database
+from tests.databases import BACKENDS, backend_mode, backend_server, create_database
 
 HEAD = "0002"  # the newest migration
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 
 from studytrack.database.timescaledb_build import TIMESCALEDB_VERSION, cache_directory
-from tests.conftest import create_database
+from tests.databases import create_database
 from tests.environment import clean_environ
 
 

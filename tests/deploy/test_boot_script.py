@@ -22,7 +22,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import create_database
+from tests.databases import create_database
 from tests.deploy.support import BOOT_SCRIPT, VENV_BIN, find_tool, parse_dockerfile
 from tests.environment import clean_environ
 from tests.live import free_port

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from studytrack.web.routes.badge import current_time
-from tests.conftest import Database
+from tests.databases import Database
 from tests.helpers import Session, insert_sessions
 
 SVG = "{http://www.w3.org/2000/svg}"

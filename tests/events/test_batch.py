@@ -17,7 +17,7 @@ from studytrack.events.batch import parse_events
 from studytrack.events.errors import InvalidRequestError
 from studytrack.web.app import create_app
 from studytrack.web.errors import MAX_ERROR_DETAILS
-from tests.conftest import Database, count_events
+from tests.databases import Database, count_events
 
 
 def event(i: int, **extra: Any) -> dict[str, Any]:

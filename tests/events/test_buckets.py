@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Database
+from tests.databases import Database
 from tests.helpers import Session, expected_buckets, insert_sessions, parse_items
 
 

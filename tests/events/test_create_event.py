@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import Database, count_events
+from tests.databases import Database, count_events
 
 VALID = {"tag": "cka", "minutes": 25, "time": "2025-01-06T08:54:00+01:00"}
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from studytrack.config import Settings
 from studytrack.web.app import create_app
 from studytrack.web.routes import dropin
-from tests.conftest import Database, count_events
+from tests.databases import Database, count_events
 from tests.helpers import Session, insert_sessions
 
 BASE = datetime(2025, 1, 6, 8, tzinfo=UTC)

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import Database, count_events
+from tests.databases import Database, count_events
 
 TIME = "2025-01-06T08:54:00Z"
 

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from tests.conftest import Database
+from tests.databases import Database
 from tests.helpers import Session, insert_sessions
 
 HEADER = ["bucket", "tag", "minutes", "count", "avg_minutes"]

@@ -6,7 +6,7 @@ import uuid
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import Database
+from tests.databases import Database
 
 
 def test_a_stored_session_can_be_read_back_by_id(client: TestClient, db: Database) -> None:

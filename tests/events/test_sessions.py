@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import Database
+from tests.databases import Database
 from tests.helpers import Session, insert_sessions
 
 BASE = datetime(2025, 1, 6, 8, tzinfo=UTC)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import Database
+from tests.databases import Database
 from tests.helpers import Session, insert_sessions
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import Database, count_events
+from tests.databases import Database, count_events
 
 RANGE = {"start": "2025-01-06T00:00:00Z", "end": "2025-01-07T00:00:00Z", "duration": "1 day"}
 

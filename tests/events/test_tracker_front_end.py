@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from studytrack.config import Settings
-from tests.conftest import REPO
+from tests import REPO
 from tests.live import LiveServer, fresh_database, gunicorn
 
 

@@ -15,7 +15,7 @@ from studytrack.config import Settings
 from studytrack.database.migrate import run_migrations
 from studytrack.events import queries
 from studytrack.events.ingest import NewEvent, Outcome, write_events
-from tests.conftest import create_database
+from tests.databases import create_database
 
 
 class DeleteBeforeReadBack:

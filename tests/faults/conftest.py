@@ -9,7 +9,7 @@ import pytest
 
 from studytrack.config import Settings
 from studytrack.database.migrate import run_migrations
-from tests.conftest import backend_mode, backend_server, create_database
+from tests.databases import backend_mode, backend_server, create_database
 from tests.faults.harness import create_admin_token
 
 

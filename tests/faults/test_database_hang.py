@@ -21,7 +21,7 @@ from studytrack.config import Settings
 from studytrack.database.embedded import start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
 from studytrack.web.deadline import MARGIN_SECONDS
-from tests.conftest import create_database
+from tests.databases import create_database
 from tests.faults.harness import create_admin_token, gunicorn, make_events, wait_until
 
 DB_TIMEOUT_SECONDS = 2

@@ -20,7 +20,7 @@ from studytrack.config import Settings
 from studytrack.database.embedded import start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
 from studytrack.database.wheel import postgres_bin_path
-from tests.conftest import backend_mode, create_database
+from tests.databases import backend_mode, create_database
 from tests.faults.harness import Load, account, create_admin_token, gunicorn, make_events, record, wait_until
 
 DB_TIMEOUT_SECONDS = 2

@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 
 from studytrack.config import Settings
 from studytrack.database.migrate import run_migrations
-from tests.conftest import backend_mode, backend_server, create_database
+from tests.databases import backend_mode, backend_server, create_database
 from tests.faults.harness import Server, create_admin_token, gunicorn, record
 
 EXAMPLES = 50  # per operation and generation mode

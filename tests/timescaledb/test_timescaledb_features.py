@@ -27,7 +27,7 @@ from studytrack.database.mode import DatabaseMode
 from studytrack.events.ingest import NewEvent
 from studytrack.events.params import BucketQuery
 from studytrack.events.service import ChartLimits, bucket_series
-from tests.conftest import Database, create_database
+from tests.databases import Database, create_database
 from tests.helpers import Session, expected_buckets, insert_sessions, parse_items
 
 NOW = datetime.now(UTC).replace(microsecond=0)

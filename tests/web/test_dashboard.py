@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from studytrack.config import Settings
-from tests.conftest import REPO
+from tests import REPO
 from tests.live import fresh_database, gunicorn
 
 try:

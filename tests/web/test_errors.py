@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from studytrack.config import load_settings
 from studytrack.events import ingest
 from studytrack.web.errors import install_error_handlers
-from tests.conftest import REPO, Database
+from tests import REPO
+from tests.databases import Database
 
 
 def test_an_unknown_route_is_a_404_that_points_to_the_docs(app_client: TestClient) -> None:

@@ -22,7 +22,7 @@ from studytrack.config import Settings, SettingsError, load_settings
 from studytrack.database.migrate import run_migrations
 from studytrack.web.app import create_app
 from studytrack.web.limits import MAX_URL_BYTES, RequestLimitMiddleware
-from tests.conftest import Database, count_events, create_database
+from tests.databases import Database, count_events, create_database
 from tests.faults.harness import LOOPBACK, create_admin_token, gunicorn
 
 BODY_LIMIT = 1024

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import Database
+from tests.databases import Database
 
 
 def other_spelling(path: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from studytrack.auth.cli import apply_admin_token, ensure_local_admin_token
+from studytrack.auth.admin_token import apply_admin_token, ensure_local_admin_token
 from studytrack.cli.database import configured_or_embedded_database
 from studytrack.config import Settings
 from studytrack.database.migrate import run_migrations

@@ -8,7 +8,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, errors
 
-from studytrack.auth.cli import with_connection
+from studytrack.auth.admin_token import with_connection
 from studytrack.auth.tokens import SCOPES, create_token, list_tokens, revoke_token
 from studytrack.cli.data import label_argument
 from studytrack.cli.database import configured_or_embedded_database

@@ -10,10 +10,9 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
-from studytrack.events.errors import InvalidRequestError
+from studytrack.events.errors import InvalidItemsError, InvalidRequestError
 from studytrack.events.models import EventCreate
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
@@ -71,7 +70,7 @@ def _ndjson_lines(body: bytes) -> Iterator[bytes]:
 
 
 def parse_events(body: bytes, *, content_type: str, max_events: int) -> list[EventCreate]:
-    """Every event of the batch, or a RequestValidationError listing every bad item. More than `max_events`
+    """Every event of the batch, or an InvalidItemsError listing every bad item. More than `max_events`
     items is refused before any is validated."""
     if content_type.split(";")[0].strip().lower() in NDJSON_TYPES:
         lines: list[bytes] = []
@@ -86,14 +85,14 @@ def parse_events(body: bytes, *, content_type: str, max_events: int) -> list[Eve
             except ValidationError as exc:
                 errors += _errors(exc, index)
         if errors:
-            raise RequestValidationError(errors)
+            raise InvalidItemsError(errors)
     else:
         if _more_array_items_than(body, max_events):
             raise _too_many(max_events)
         try:
             events = _EVENTS.validate_json(body)
         except ValidationError as exc:
-            raise RequestValidationError(_errors(exc)) from None
+            raise InvalidItemsError(_errors(exc)) from None
     if not events:
         raise InvalidRequestError("empty_batch", "the batch has no events; send at least one")
     if len(events) > max_events:

@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Literal
+from typing import Literal
 
-from fastapi import Response
 from pydantic import Field, TypeAdapter
 
 from studytrack.events.csvcells import safe_cell
 from studytrack.events.models import BucketPublic, BucketSeries
 from studytrack.events.params import BucketQuery
 
-CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
-CSV_FILENAME = "studytrack-buckets.csv"
 COLUMNS = ("bucket", "tag", "minutes", "count", "avg_minutes")
 
 _JSON_ITEMS = TypeAdapter(list[BucketPublic])  # items with the JSON answer's values (ISO buckets, offsets)
 Format = Literal["json", "csv"]
-CSV_RESPONSE: dict[str, Any] = {  # the OpenAPI description of the CSV answer
-    "description": "JSON by default; CSV with `format=csv` or `Accept: text/csv`.",
-    "content": {
-        "text/csv": {
-            "schema": {"type": "string"},
-            "example": "bucket,tag,minutes,count,avg_minutes\r\n2025-01-06T00:00:00+01:00,cka,45,2,22.5\r\n",
-        }
-    },
-}
 
 
 class BucketExportQuery(BucketQuery):
@@ -71,11 +59,3 @@ def to_csv(series: BucketSeries) -> str:
         row["tag"] = safe_cell(row["tag"])
         writer.writerow("" if row[column] is None else row[column] for column in COLUMNS)
     return out.getvalue()
-
-
-def csv_response(series: BucketSeries) -> Response:
-    return Response(
-        to_csv(series),
-        media_type=CSV_MEDIA_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="{CSV_FILENAME}"', "Vary": "Accept"},
-    )

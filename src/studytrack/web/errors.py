@@ -20,7 +20,7 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from studytrack.events.errors import InvalidRequestError
+from studytrack.events.errors import InvalidItemsError, InvalidRequestError
 from studytrack.events.models import error_message
 from studytrack.logs import request_id
 
@@ -74,8 +74,8 @@ def _detail(error: dict[str, Any]) -> ErrorDetail:
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = exc.errors()
+    assert isinstance(exc, RequestValidationError | InvalidItemsError)
+    errors = list(exc.errors()) if isinstance(exc, RequestValidationError) else exc.errors
     details = [_detail(error) for error in errors[:MAX_ERROR_DETAILS]]
     first = details[0] if details else ErrorDetail(location="body", field="", message="is invalid")
     summary = f"{first.field or first.location}: {first.message}"
@@ -156,6 +156,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(InvalidItemsError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(InvalidRequestError, _invalid_request)

@@ -42,21 +42,16 @@ async def _probe(pool: AsyncConnectionPool[Any]) -> tuple[DatabaseMode, Timescal
         return mode, await timescale_status(conn) if mode.is_timescaledb else None
 
 
-@router.get(
-    "/healthz",
-    response_model=Health,
-    responses={503: {"model": HealthUnavailable, "description": "The database is unreachable."}},
-)
-async def healthz(request: Request) -> Health | JSONResponse:
+async def current_health(request: Request) -> Health:
+    """The service's health; a `HealthUnavailable` when the database does not answer in time."""
     settings = request.app.state.settings
     try:  # `within`: answers at the timeout, not after psycopg has cancelled the query on a hung database
         mode, timescale = await within(settings.db_timeout_seconds, _probe(request.app.state.pool))
     except Exception as exc:  # any failure to reach the database is "unavailable", never a 500
         log.warning("health check: database unreachable (%s)", exc.__class__.__name__)
-        body = HealthUnavailable(
+        return HealthUnavailable(
             status="unavailable", database="unreachable", mode=None, timescaledb=None, version=__version__
         )
-        return JSONResponse(body.model_dump(), status_code=503)
     request.app.state.mode = mode
     return Health(
         status="ok",
@@ -66,3 +61,15 @@ async def healthz(request: Request) -> Health | JSONResponse:
         version=__version__,
         timescale=timescale,
     )
+
+
+@router.get(
+    "/healthz",
+    response_model=Health,
+    responses={503: {"model": HealthUnavailable, "description": "The database is unreachable."}},
+)
+async def healthz(request: Request) -> Health | JSONResponse:
+    health = await current_health(request)
+    if isinstance(health, HealthUnavailable):
+        return JSONResponse(health.model_dump(), status_code=503)
+    return health

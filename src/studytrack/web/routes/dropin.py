@@ -36,7 +36,7 @@ from studytrack.events.tracker_csv import TRACKER_SOURCE
 from studytrack.web.auth import AUTH_ERRORS, IngestAccess, ReadAccess
 from studytrack.web.deps import CommitterDep, ConnectionDep, SettingsDep
 from studytrack.web.errors import ErrorBody
-from studytrack.web.health import healthz
+from studytrack.web.health import HealthUnavailable, current_health
 from studytrack.web.limits import BODY_TOO_LARGE, UNREADABLE_BODY, URL_TOO_LONG
 from studytrack.web.slashes import SlashTolerantRouter
 
@@ -142,8 +142,7 @@ async def read_stats(access: ReadAccess, conn: ConnectionDep, settings: Settings
     responses={503: {"model": TrackerHealthUnavailable, "description": "The database is unreachable."}},
 )
 async def health(request: Request) -> TrackerHealth | JSONResponse:
-    answer = await healthz(request)
-    if isinstance(answer, JSONResponse):
+    if isinstance(await current_health(request), HealthUnavailable):
         body = TrackerHealthUnavailable(status="unhealthy")
         return JSONResponse(body.model_dump(), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
     return TrackerHealth(status="healthy")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from studytrack.auth.tokens import Principal
 from studytrack.events import service
 from studytrack.events.batch import parse_events
-from studytrack.events.export import CSV_RESPONSE, BucketExportQuery, csv_response, wanted_format
+from studytrack.events.export import BucketExportQuery, to_csv, wanted_format
 from studytrack.events.ingest import Outcome, resolve
 from studytrack.events.models import (
     BUCKET_SERIES,
@@ -30,6 +30,27 @@ from studytrack.web.deps import CommitterDep, ConnectionDep, ModeDep, SettingsDe
 from studytrack.web.errors import ApiError, ErrorBody
 from studytrack.web.limits import BODY_TOO_LARGE, UNREADABLE_BODY, URL_TOO_LONG
 from studytrack.web.slashes import SlashTolerantRouter
+
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+CSV_FILENAME = "studytrack-buckets.csv"
+CSV_RESPONSE: dict[str, Any] = {  # the OpenAPI description of the CSV answer
+    "description": "JSON by default; CSV with `format=csv` or `Accept: text/csv`.",
+    "content": {
+        "text/csv": {
+            "schema": {"type": "string"},
+            "example": "bucket,tag,minutes,count,avg_minutes\r\n2025-01-06T00:00:00+01:00,cka,45,2,22.5\r\n",
+        }
+    },
+}
+
+
+def csv_response(series: BucketSeries) -> Response:
+    return Response(
+        to_csv(series),
+        media_type=CSV_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{CSV_FILENAME}"', "Vary": "Accept"},
+    )
+
 
 router = SlashTolerantRouter(
     prefix="/api",

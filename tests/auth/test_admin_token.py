@@ -18,11 +18,11 @@ import psycopg
 import pytest
 from psycopg import AsyncConnection
 
-from studytrack.auth.cli import ENV_ADMIN, apply_admin_token, ensure_local_admin_token
+from studytrack.auth.admin_token import ENV_ADMIN, apply_admin_token, ensure_local_admin_token
 from studytrack.auth.tokens import Principal, create_token, put_token, verify_token
 from studytrack.config import Settings, SettingsError
 from studytrack.database.migrate import run_migrations
-from tests.conftest import create_database
+from tests.databases import create_database
 
 
 def new_admin_token() -> str:
