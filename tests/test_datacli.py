@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import importlib
 import io
@@ -12,7 +11,6 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,6 @@ from studytrack.events.demo import DEMO_SOURCE, LENGTHS, TAGS
 from studytrack.events.export import to_csv
 from studytrack.events.ingest import content_id
 from studytrack.events.models import BucketSeries
-from studytrack.events.raw_export import write_csv
 from studytrack.events.tracker_csv import SessionsCsv
 from tests import REPO
 from tests.databases import Database, create_database
@@ -364,20 +361,22 @@ def test_imported_sessions_count_in_the_buckets_at_once(client: TestClient, db: 
     assert (again.imported, again.present) == (0, 251)
 
 
-def test_csv_export_defuses_formula_cells_as_the_api_csv_does() -> None:
+def test_csv_export_defuses_formula_cells_as_the_api_csv_does(fresh_url: str) -> None:
     now = datetime(2025, 1, 6, 8, tzinfo=UTC)
-
-    async def rows() -> AsyncIterator[tuple[Any, ...]]:
-        yield (uuid.UUID(int=1), now, "=cmd|' /c calc'!a0", 25, "+alice", "@sum(a1)", "-source", now)
-
-    out = io.StringIO()
-    assert asyncio.run(write_csv(rows(), out)) == 1
-    row = next(csv.DictReader(io.StringIO(out.getvalue())))
+    assert studytrack(fresh_url, "migrate").returncode == 0
+    with psycopg.connect(fresh_url) as conn:
+        conn.execute(
+            "INSERT INTO events (id, time, tag, minutes, user_id, note, source) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (uuid.UUID(int=1), now, "=cmd|' /c calc'!a0", 25, "+alice", "@sum(a1)", "\tsource"),
+        )
+    result = studytrack(fresh_url, "export")
+    assert result.returncode == 0, result.stderr
+    row = next(csv.DictReader(io.StringIO(result.stdout)))
     assert (row["tag"], row["user_id"], row["note"], row["source"]) == (
         "'=cmd|' /c calc'!a0",
         "'+alice",
         "'@sum(a1)",
-        "'-source",
+        "'\tsource",
     )
     series: BucketSeries = {"duration": "1 day", "tz": "UTC", "start": now, "end": now, "items": [
         {"bucket": now, "tag": "=cmd|' /c calc'!a0", "minutes": 25, "count": 1, "avg_minutes": 25.0}

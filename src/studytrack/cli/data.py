@@ -36,7 +36,7 @@ from studytrack.events.demo import demo_sessions
 from studytrack.events.ingest import EventWriter, NewEvent, Outcome, resolve
 from studytrack.events.models import Label, error_message
 from studytrack.events.params import EventFilters
-from studytrack.events.raw_export import ExportError, load_pyarrow, stream_events, write_csv, write_parquet
+from studytrack.events.raw_export import ExportError, copy_csv, load_pyarrow, stream_events, write_parquet
 from studytrack.events.tracker_csv import TRACKER_SOURCE, Row, SessionsCsv, Skipped, TrackerFileError
 
 BATCH_SIZE = 2000  # sessions per INSERT and transaction
@@ -218,14 +218,13 @@ async def _run_export(url: str, settings: Settings, filters: EventFilters, fmt: 
     async with await psycopg.AsyncConnection.connect(url, connect_timeout=timeout) as conn:
         await conn.execute("SET TIME ZONE 'UTC'")
         await conn.execute("SELECT 'events'::regclass")  # no table: fail before anything is written
-        rows = stream_events(conn, filters)
         if fmt == "parquet":
             assert output is not None
-            return await write_parquet(rows, output)
+            return await write_parquet(stream_events(conn, filters), output)
         if output is None:
-            return await write_csv(rows, sys.stdout)
-        with output.open("w", encoding="utf-8", newline="") as out:
-            return await write_csv(rows, out)
+            return await copy_csv(conn, filters, sys.stdout.buffer)
+        with output.open("wb") as out:
+            return await copy_csv(conn, filters, out)
 
 
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
