@@ -9,22 +9,23 @@ row to its slot with `width_bucket`, a binary search over them, in both database
 - `CHART_FROM_EVENTS`: everything else: a chart for one user (the rollup has no user_id), a range without a whole
   15-minute bucket, or bucket edges off the 15-minute grid (widths like 20 minutes, historic zone offsets).
 
-Filters a request leaves out are switched off by their parameter (an empty `tags`, a NULL `user_id`). Statements
-are planned with the actual values, never prepared, so a switched-off filter costs nothing (measured in
-bench/README.md, "Chart statements").
+Filters a request leaves out are switched off by their parameter (an empty `tags`, a NULL `user_id`), here and
+in the sessions and stats statements. Such statements are planned with the actual values, never prepared, so a
+switched-off filter costs nothing (measured in bench/README.md, "Chart statements").
 """
 
 from __future__ import annotations
-
-from psycopg import sql
 
 from studytrack.events.durations import BUCKET_ORIGIN
 
 _ORIGIN = f"{BUCKET_ORIGIN:%Y-%m-%d}"  # a fixed literal, never request text
 
 _SLOT = "width_bucket(time, %(starts)b::timestamptz[])"  # binary: cheaper to send than 366 ISO strings
+# Filters a request leaves out: no tags, or a NULL.
 _ANY_TAGS = "(cardinality(%(tags)s::text[]) = 0 OR tag = ANY(%(tags)s))"
 _ANY_USER = "(%(user_id)s::text IS NULL OR user_id = %(user_id)s)"
+_FROM_START = "(%(start)s::timestamptz IS NULL OR time >= %(start)s)"
+_BEFORE_END = "(%(end)s::timestamptz IS NULL OR time < %(end)s)"
 # One row more than a chart may carry: the caller refuses the request when it comes back (bounded answer).
 _ORDERED_AND_CAPPED = "ORDER BY 1, 2 LIMIT %(row_limit)s"
 
@@ -52,18 +53,6 @@ CHART_FROM_ROLLUP = f"""
     HAVING sum(count) > 0
     {_ORDERED_AND_CAPPED}
 """
-
-# -- filters of sessions and stats ------------------------------------------------------------------
-_TAGS = "AND tag = ANY(%(tags)s)"
-_USER = "AND user_id = %(user_id)s"
-_START = "AND time >= %(start)s"
-_END = "AND time < %(end)s"
-
-
-def _filters(*, tags: bool, user: bool, start: bool = False, end: bool = False) -> sql.Composable:
-    parts = [(_TAGS, tags), (_USER, user), (_START, start), (_END, end)]
-    return sql.SQL(" ").join(sql.SQL(text) for text, wanted in parts if wanted)
-
 
 # -- single events, sessions, stats -----------------------------------------------------------------
 # Many events in one statement: one array per column, unnested into rows, each id at most once and in id
@@ -167,23 +156,19 @@ SELECT_EVENT = f"""
 """
 
 
-def sessions_query(*, tags: bool, user: bool, start: bool, end: bool, after: bool) -> sql.Composed:
-    """Raw events newest first; keyset pagination on (time, id) with parameters cursor_time, cursor_id."""
-    keyset = "AND (time, id) < (%(cursor_time)s, %(cursor_id)s)" if after else ""
-    return sql.SQL(
-        "SELECT {columns} FROM ("
-        " SELECT * FROM events WHERE true {filters} {keyset} ORDER BY time DESC, id DESC LIMIT %(limit)s"
-        ") AS e {spelling} ORDER BY e.time DESC, e.id DESC"
-    ).format(
-        columns=sql.SQL(_EVENT_COLUMNS),
-        filters=_filters(tags=tags, user=user, start=start, end=end),
-        keyset=sql.SQL(keyset),
-        spelling=sql.SQL(_SPELLING),
-    )
-
-
-def stats_query(*, tags: bool, user: bool, start: bool, end: bool) -> sql.Composed:
-    return sql.SQL(
-        "SELECT tag, sum(minutes)::bigint AS minutes, count(*) AS count"
-        " FROM events WHERE true {filters} GROUP BY tag ORDER BY tag LIMIT %(tag_limit)s"
-    ).format(filters=_filters(tags=tags, user=user, start=start, end=end))
+# Raw events newest first; keyset pagination on (time, id): cursor_time and cursor_id are NULL on the first page.
+SESSIONS = f"""
+    SELECT {_EVENT_COLUMNS} FROM (
+        SELECT * FROM events
+        WHERE {_ANY_TAGS} AND {_ANY_USER} AND {_FROM_START} AND {_BEFORE_END}
+          AND (%(cursor_time)s::timestamptz IS NULL OR (time, id) < (%(cursor_time)s, %(cursor_id)s::uuid))
+        ORDER BY time DESC, id DESC LIMIT %(limit)s
+    ) AS e {_SPELLING}
+    ORDER BY e.time DESC, e.id DESC
+"""
+STATS = f"""
+    SELECT tag, sum(minutes)::bigint AS minutes, count(*) AS count
+    FROM events
+    WHERE {_ANY_TAGS} AND {_ANY_USER} AND {_FROM_START} AND {_BEFORE_END}
+    GROUP BY tag ORDER BY tag LIMIT %(tag_limit)s
+"""

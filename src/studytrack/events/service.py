@@ -206,17 +206,10 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 async def list_sessions(conn: Connection, *, query: SessionQuery) -> SessionPage:
     """Raw sessions, newest first, one page at a time."""
-    params = _filter_params(query) | {"limit": query.limit + 1}
+    params = _filter_params(query) | {"limit": query.limit + 1, "cursor_time": None, "cursor_id": None}
     if query.cursor is not None:
         params["cursor_time"], params["cursor_id"] = _decode_cursor(query.cursor)
-    statement = queries.sessions_query(
-        tags=bool(query.tags),
-        user=query.user_id is not None,
-        start=query.start is not None,
-        end=query.end is not None,
-        after=query.cursor is not None,
-    )
-    cur = await conn.execute(statement, params)
+    cur = await conn.execute(queries.SESSIONS, params, prepare=False)
     rows = await cur.fetchall()
     items = [EventPublic.model_validate(row) for row in rows[: query.limit]]
     more = len(rows) > query.limit
@@ -225,13 +218,7 @@ async def list_sessions(conn: Connection, *, query: SessionQuery) -> SessionPage
 
 async def session_stats(conn: Connection, *, filters: EventFilters, max_tags: int = Settings.max_chart_tags) -> Stats:
     """Totals in the CSV study tracker's shape; `InvalidRequestError` beyond `max_tags` tags (the answer lists each)."""
-    statement = queries.stats_query(
-        tags=bool(filters.tags),
-        user=filters.user_id is not None,
-        start=filters.start is not None,
-        end=filters.end is not None,
-    )
-    cur = await conn.execute(statement, _filter_params(filters) | {"tag_limit": max_tags + 1})
+    cur = await conn.execute(queries.STATS, _filter_params(filters) | {"tag_limit": max_tags + 1}, prepare=False)
     rows = await cur.fetchall()
     if len(rows) > max_tags:
         raise InvalidRequestError(
