@@ -1,5 +1,5 @@
-"""Chart statements compared on the same data and server: one shape per filter combination against one
-statement whose filters are optional, and the 15-minute rollup against an hourly one.
+"""Chart statements compared on the same data and server: the 15-minute rollup against the hourly one, and
+one shape per filter combination against one statement whose filters are optional.
 
 `python -m bench.chart_shapes [--events N] [--timescaledb]`; figures in bench/README.md.
 """
@@ -11,7 +11,7 @@ import dataclasses
 import statistics
 import tempfile
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +24,8 @@ from studytrack.database.migrate import run_migrations
 from studytrack.events import queries
 from studytrack.events.bounds import bucket_bounds
 from studytrack.events.durations import parse_duration
-from studytrack.events.rollup import ceil_grain, floor_grain
+from studytrack.events.rollup import HOUR, QUARTER_HOUR, ceil_to, floor_to
 
-HOURLY_ROLLUP = """
-    CREATE TABLE events_1h AS
-    SELECT date_bin(INTERVAL '1 hour', bucket, TIMESTAMPTZ '2000-01-03 00:00:00+00') AS bucket, tag,
-           sum(minutes)::bigint AS minutes, sum(count)::bigint AS count
-    FROM events_15m GROUP BY 1, 2;
-    ALTER TABLE events_1h ADD PRIMARY KEY (tag, bucket);
-    CREATE INDEX ON events_1h (bucket) INCLUDE (tag, minutes, count);
-    ANALYZE events_1h;
-"""
 COMPRESS_OLD_CHUNKS = "SELECT compress_chunk(c) FROM show_chunks('events', older_than => interval '30 days') AS c"
 GOALS = {
     "one tag": (["cka"], None),
@@ -53,13 +44,9 @@ def spelled_out(statement: str, *, tags: bool, user: bool) -> str:
 def chart_params(tags: list[str], user_id: str | None, grain: timedelta) -> dict[str, Any]:
     start, end = NOW - timedelta(days=365), NOW
     bounds = bucket_bounds(parse_duration("1 day"), "UTC", start, end)
-    inner_start, inner_end = ceil_grain(start), floor_grain(end)
-    if grain == timedelta(hours=1):
-        inner_start = inner_start + (-(inner_start - datetime(2000, 1, 3, tzinfo=start.tzinfo)) % grain)
-        inner_end = inner_end - ((inner_end - datetime(2000, 1, 3, tzinfo=end.tzinfo)) % grain)
     return {
         "starts": list(bounds.starts), "start": start, "end": end, "tags": tags, "user_id": user_id,
-        "inner_start": inner_start, "inner_end": inner_end, "row_limit": 50_001,
+        "inner_start": ceil_to(start, grain), "inner_end": floor_to(end, grain), "row_limit": 50_001,
     }  # fmt: skip
 
 
@@ -74,17 +61,21 @@ def p50_ms(conn: psycopg.Connection[Any], statement: str, params: dict[str, Any]
 
 
 def compare(conn: psycopg.Connection[Any], repeat: int) -> None:
-    quarter, hour = timedelta(minutes=15), timedelta(hours=1)
     for name, (tags, user_id) in GOALS.items():
-        rollup = user_id is None
-        statement = queries.CHART_FROM_ROLLUP if rollup else queries.CHART_FROM_EVENTS
-        shape = spelled_out(statement, tags=bool(tags), user=user_id is not None)
-        params = chart_params(tags, user_id, quarter)
-        line = f"{name}: one shape per filter {p50_ms(conn, shape, params, repeat):6.1f} ms, "
-        line += f"optional filters {p50_ms(conn, statement, params, repeat):6.1f} ms"
-        if rollup:
-            hourly = statement.replace("FROM events_15m", "FROM events_1h")
-            line += f", hourly rollup {p50_ms(conn, hourly, chart_params(tags, user_id, hour), repeat):6.1f} ms"
+        if user_id is not None:
+            shape = spelled_out(queries.CHART_FROM_EVENTS, tags=bool(tags), user=True)
+            params = chart_params(tags, user_id, QUARTER_HOUR)
+            line = f"{name}: raw rows, one shape per filter {p50_ms(conn, shape, params, repeat):6.1f} ms, "
+            line += f"optional filters {p50_ms(conn, queries.CHART_FROM_EVENTS, params, repeat):6.1f} ms"
+        else:
+            quarter = chart_params(tags, user_id, QUARTER_HOUR)
+            hour = chart_params(tags, user_id, HOUR)
+            shape = spelled_out(queries.CHART_FROM_HOURS, tags=bool(tags), user=False)
+            line = (
+                f"{name}: 15-minute rollup {p50_ms(conn, queries.CHART_FROM_QUARTER_HOURS, quarter, repeat):6.1f} ms, "
+            )
+            line += f"hourly rollup {p50_ms(conn, queries.CHART_FROM_HOURS, hour, repeat):6.1f} ms, "
+            line += f"hourly, one shape per filter {p50_ms(conn, shape, hour, repeat):6.1f} ms"
         print(line, flush=True)
 
 
@@ -110,7 +101,6 @@ def main() -> None:
                     conn.execute(
                         "SELECT compress_chunk(c) FROM show_chunks('events', older_than => interval '30 days') c"
                     )
-                conn.execute(HOURLY_ROLLUP)
                 conn.execute("VACUUM ANALYZE")
                 print(f"{args.events:,} events, {'TimescaleDB' if args.timescaledb else 'plain PostgreSQL'}:")
                 compare(conn, args.repeat)

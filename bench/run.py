@@ -208,14 +208,17 @@ def bulk_load(url: str, count: int, seed: int) -> None:
 
 
 def rebuild_rollup(url: str) -> None:
-    """After bulk COPY (which bypasses the ingest path) rebuild the rollup table."""
+    """After bulk COPY (which bypasses the ingest path) rebuild the rollup tables."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE events_15m")
-        conn.execute(
-            "INSERT INTO events_15m (bucket, tag, minutes, count)"
-            " SELECT date_bin(INTERVAL '15 minutes', time, TIMESTAMPTZ '2000-01-03 00:00:00+00'), tag,"
-            " sum(minutes), count(*) FROM events GROUP BY 1, 2"
-        )
+        conn.execute("TRUNCATE events_15m, events_1h")
+        for table, grain in (("events_15m", "15 minutes"), ("events_1h", "1 hour")):
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (bucket, tag, minutes, count)"
+                    " SELECT date_bin({}::interval, time, TIMESTAMPTZ '2000-01-03 00:00:00+00'), tag,"
+                    " sum(minutes), count(*) FROM events GROUP BY 1, 2"
+                ).format(sql.Identifier(table), sql.Literal(grain))
+            )
 
 
 def batch_ingest(base: str, token: str, batches: int, size: int = 10_000) -> float:
@@ -316,7 +319,7 @@ def prepare_queries(url: str, timescaledb: bool, compress_after: timedelta | Non
         report("  columnstore after the policy ran", wait_for_compression(url, compress_after))
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE events")
-        conn.execute("VACUUM ANALYZE events_15m")
+        conn.execute("VACUUM ANALYZE events_15m, events_1h")
         conn.execute("CHECKPOINT")
     os.sync()
 
@@ -363,12 +366,12 @@ def measure_mode(args: argparse.Namespace, mode: str, bare: float) -> None:
 
             loaded = 0
             with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("TRUNCATE events, events_15m, event_ids")
+                conn.execute("TRUNCATE events, events_15m, events_1h, event_ids")
             for size in args.sizes:
                 print(f"Bucket queries at {size:,} events ({name}):")
                 if timescaledb and loaded:  # indexes cannot be dropped over compressed chunks: start afresh
                     with psycopg.connect(url, autocommit=True) as conn:
-                        conn.execute("TRUNCATE events, events_15m")
+                        conn.execute("TRUNCATE events, events_15m, events_1h")
                     loaded = 0
                 bulk_load(url, size - loaded, seed=size)
                 loaded = size

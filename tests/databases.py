@@ -90,7 +90,7 @@ class Database:
     def reset(self) -> None:
         """Empty the events table, its rollup and the tag spellings; drop tests' tokens."""
         self.execute("DELETE FROM api_tokens WHERE name <> 'test-admin'")
-        self.execute("TRUNCATE events, events_15m, event_ids, tag_spellings")
+        self.execute("TRUNCATE events, events_15m, events_1h, event_ids, tag_spellings")
 
 
 def count_events(db: Database) -> int:

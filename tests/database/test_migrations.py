@@ -6,6 +6,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -16,7 +17,7 @@ from studytrack.database.migrate import alembic_config, check_migrations, run_mi
 from studytrack.database.timescale import TimescaleDBError
 from tests.databases import BACKENDS, backend_mode, backend_server, create_database
 
-HEAD = "0002"  # the newest migration
+HEAD = "0003"  # the newest migration
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,22 @@ def test_tags_stored_before_spellings_were_kept_show_as_they_were_stored(server_
     run_migrations(url, settings)
     with psycopg.connect(url) as db:
         assert db.execute("SELECT tag, spelling FROM tag_spellings").fetchall() == [("cka", "cka")]
+
+
+def test_charts_of_sessions_stored_before_the_hourly_rollup_read_the_same(server_url: str, settings: Settings) -> None:
+    url = create_database(server_url, "migrations_hourly")
+    command.upgrade(alembic_config(url, settings), "0002")
+    with psycopg.connect(url, autocommit=True) as db:  # what the insert statement kept before 0003
+        db.execute(
+            "INSERT INTO events_15m (tag, bucket, minutes, count) VALUES ('cka', '2025-01-06 08:00Z', 25, 1),"
+            " ('cka', '2025-01-06 08:45Z', 50, 2), ('go', '2025-01-06 09:00Z', 5, 1)"
+        )
+    run_migrations(url, settings)
+    with psycopg.connect(url) as db:
+        assert db.execute("SELECT tag, bucket, minutes, count FROM events_1h ORDER BY 1, 2").fetchall() == [
+            ("cka", datetime(2025, 1, 6, 8, tzinfo=UTC), 75, 3),
+            ("go", datetime(2025, 1, 6, 9, tzinfo=UTC), 5, 1),
+        ]
 
 
 def test_migrators_started_together_migrate_exactly_once(server_url: str) -> None:

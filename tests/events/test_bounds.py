@@ -10,6 +10,7 @@ import pytest
 
 from studytrack.events.bounds import BucketBounds, bucket_bounds
 from studytrack.events.durations import parse_duration
+from studytrack.events.rollup import HOUR, QUARTER_HOUR
 from studytrack.events.service import _slot_items
 from tests.helpers import local_bucket, to_instant
 
@@ -76,11 +77,13 @@ def test_only_a_bucket_starting_inside_a_repeated_hour_is_split_into_two_slots()
 def test_rollup_rows_fit_the_buckets_only_when_every_start_is_on_the_quarter_hour() -> None:
     start, end = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC)
     kathmandu = bucket_bounds(parse_duration("1 day"), "Asia/Kathmandu", start, end)
-    assert kathmandu.on_grain(start, end)
-    assert not bucket_bounds(parse_duration("20 minutes"), "UTC", start, end).on_grain(start, end)
+    assert kathmandu.on_grid(start, end, QUARTER_HOUR)
+    assert not kathmandu.on_grid(start, end, HOUR)
+    assert bucket_bounds(parse_duration("1 day"), "Europe/Berlin", start, end).on_grid(start, end, HOUR)
+    assert not bucket_bounds(parse_duration("20 minutes"), "UTC", start, end).on_grid(start, end, QUARTER_HOUR)
     old = datetime(1900, 1, 1, tzinfo=UTC)  # local mean time: +00:19:32 in Amsterdam
     bounds = bucket_bounds(parse_duration("1 day"), "Europe/Amsterdam", old, old + timedelta(days=5))
-    assert not bounds.on_grain(old, old + timedelta(days=5))
+    assert not bounds.on_grid(old, old + timedelta(days=5), QUARTER_HOUR)
 
 
 def test_a_row_before_the_first_bucket_is_an_error_never_a_wrong_bucket() -> None:

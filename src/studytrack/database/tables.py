@@ -93,6 +93,20 @@ class Rollup15m(SQLModel, table=True):
     count: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
+class Rollup1h(SQLModel, table=True):
+    """The same sums per tag and hour (UTC), for charts whose bucket edges all fall on whole hours."""
+
+    __tablename__ = "events_1h"
+    __table_args__ = (
+        PrimaryKeyConstraint("tag", "bucket", name="events_1h_pkey", postgresql_include=["minutes", "count"]),
+    )
+
+    tag: str = Field(sa_column=Column(Text, nullable=False))
+    bucket: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    minutes: int = Field(sa_column=Column(BigInteger, nullable=False))
+    count: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 class TagSpelling(SQLModel, table=True):
     """How people spell a tag: `tag` is the key events carry (trimmed, lower-cased), `spelling` the first
     spelling stored for it, shown wherever the tag is (never updated: the first seen wins)."""

@@ -21,7 +21,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from studytrack.events.durations import BUCKET_ORIGIN, Duration
-from studytrack.events.rollup import floor_grain
+from studytrack.events.rollup import HOUR, QUARTER_HOUR, floor_to
 
 FIXED_ORIGIN = BUCKET_ORIGIN
 MONTH_ORIGIN_YEAR = 2000
@@ -40,17 +40,20 @@ class BucketBounds:
     # The same labels in the caller's zone, as the answer shows them. Not for comparing: an aware datetime
     # in a repeated local hour compares unequal to every instant of another zone (PEP 495).
     shown: tuple[datetime, ...]
-    off_grain: tuple[datetime, ...]  # the starts that are not on the 15-minute UTC grid (usually none)
+    off_quarter_hours: tuple[datetime, ...]  # the starts that are not on the 15-minute UTC grid (usually none)
+    off_hours: tuple[datetime, ...]  # the starts that are not on whole UTC hours
 
     @property
     def slot_is_bucket(self) -> bool:
         """True unless a bucket is split into two slots by a repeated local interval."""
         return len(self.starts) == len(self.labels)
 
-    def on_grain(self, lower: datetime, upper: datetime) -> bool:
-        """True when every start inside (lower, upper) is on the 15-minute UTC grid: then no rollup row
-        of that range straddles two slots, and the rollup answers like the raw rows."""
-        return not any(lower < start < upper for start in self.off_grain)
+    def on_grid(self, lower: datetime, upper: datetime, grain: timedelta) -> bool:
+        """True when every start inside (lower, upper) is on the UTC grid of `grain` (15 minutes or an hour):
+        then no rollup row of that range straddles two slots, and the rollup answers like the raw rows."""
+        off = self.off_hours if grain == HOUR else self.off_quarter_hours
+        assert grain in (HOUR, QUARTER_HOUR)
+        return not any(lower < start < upper for start in off)
 
 
 def local_time(moment: datetime, zone: ZoneInfo) -> datetime:
@@ -157,5 +160,6 @@ def _bounds(width: Duration, tz: str, first: datetime, last: datetime, lo: int, 
         bucket_of_slot=tuple(index[label] for label in slot_labels),
         labels=labels,
         shown=tuple(label.astimezone(zone) for label in labels),
-        off_grain=tuple(start for start in starts if floor_grain(start) != start),
+        off_quarter_hours=tuple(start for start in starts if floor_to(start, QUARTER_HOUR) != start),
+        off_hours=tuple(start for start in starts if floor_to(start, HOUR) != start),
     )

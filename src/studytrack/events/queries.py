@@ -2,12 +2,16 @@
 below are ever joined into statement text.
 
 Charts: the caller computes where its local buckets begin, as instants (`bounds.py`); the statement maps each
-row to its slot with `width_bucket`, a binary search over them, in both database modes. Two statements:
+row to its slot with `width_bucket`, a binary search over them, in both database modes. Three statements, the
+first that fits runs:
 
-- `CHART_FROM_ROLLUP`: charts over all users (the dashboard's default): whole 15-minute buckets from the rollup
-  `events_15m`, the ragged edges of the range from raw rows.
-- `CHART_FROM_EVENTS`: everything else: a chart for one user (the rollup has no user_id), a range without a whole
-  15-minute bucket, or bucket edges off the 15-minute grid (widths like 20 minutes, historic zone offsets).
+- `CHART_FROM_HOURS`: charts over all users (the dashboard's default) whose bucket edges fall on whole UTC
+  hours (every zone with a whole-hour offset, widths of an hour or more): whole hours of the range from the
+  rollup `events_1h`, its ragged edges from raw rows.
+- `CHART_FROM_QUARTER_HOURS`: the same on the 15-minute grid (`events_15m`): zones such as Asia/Kolkata
+  (+05:30) or Asia/Kathmandu (+05:45), and widths such as 15 or 45 minutes.
+- `CHART_FROM_EVENTS`: everything else: a chart for one user (the rollups have no user_id), a range without a
+  whole 15-minute bucket, or bucket edges off the 15-minute grid (widths like 20 minutes, historic offsets).
 
 Filters a request leaves out are switched off by their parameter (an empty `tags`, a NULL `user_id`), here and
 in the sessions and stats statements. Such statements are planned with the actual values, never prepared, so a
@@ -29,8 +33,8 @@ _BEFORE_END = "(%(end)s::timestamptz IS NULL OR time < %(end)s)"
 # One row more than a chart may carry: the caller refuses the request when it comes back (bounded answer).
 _ORDERED_AND_CAPPED = "ORDER BY 1, 2 LIMIT %(row_limit)s"
 
-# Parameters of both: starts (timestamptz[]: slot n opens at the n-th), start, end, tags (text[], empty for
-# all), row_limit; the rollup's inner_start/inner_end (the range shrunk to whole 15-minute buckets); the raw
+# Parameters of all three: starts (timestamptz[]: slot n opens at the n-th), start, end, tags (text[], empty for
+# all), row_limit; the rollups' inner_start/inner_end (the range shrunk to whole rollup buckets); the raw
 # one's user_id (NULL for everyone). Rows: (slot, tag, minutes, count), ordered, counts never zero.
 CHART_FROM_EVENTS = f"""
     SELECT {_SLOT} AS slot, tag, sum(minutes)::bigint AS minutes, count(*) AS count
@@ -39,10 +43,12 @@ CHART_FROM_EVENTS = f"""
     GROUP BY 1, 2
     {_ORDERED_AND_CAPPED}
 """
-CHART_FROM_ROLLUP = f"""
+# With a rollup (a table the insert statement keeps exact, in both modes): whole rollup buckets inside the
+# range come from it, the ragged edges of the range from raw rows.
+_SLOTS_FROM_ROLLUP = f"""
     SELECT {_SLOT} AS slot, tag, sum(minutes)::bigint AS minutes, sum(count)::bigint AS count
     FROM (
-        SELECT bucket AS time, tag, minutes, count FROM events_15m
+        SELECT bucket AS time, tag, minutes, count FROM {{table}}
         WHERE bucket >= %(inner_start)s AND bucket < %(inner_end)s AND {_ANY_TAGS}
         UNION ALL
         SELECT time, tag, minutes, 1 FROM events
@@ -53,6 +59,8 @@ CHART_FROM_ROLLUP = f"""
     HAVING sum(count) > 0
     {_ORDERED_AND_CAPPED}
 """
+CHART_FROM_HOURS = _SLOTS_FROM_ROLLUP.format(table="events_1h")
+CHART_FROM_QUARTER_HOURS = _SLOTS_FROM_ROLLUP.format(table="events_15m")
 
 # -- single events, sessions, stats -----------------------------------------------------------------
 # Many events in one statement: one array per column, unnested into rows, each id at most once and in id
@@ -96,18 +104,20 @@ _INSERT_NEW_ROWS = """
     RETURNING id, time, tag, minutes, received_at"""
 # Both statements answer (id, time, received_at) for each inserted row.
 INSERT_EVENTS = f"WITH {_NEW_ROWS}, inserted AS ({_INSERT_NEW_ROWS}) SELECT id, time, received_at FROM inserted"
-# The same insert, and the 15-minute rollup gains exactly the rows that were inserted, in
-# the same statement (so the same transaction). Ordered upserts keep concurrent writers from deadlocking.
+# The same insert, and both rollups gain exactly the rows that were inserted, in the same statement (so the
+# same transaction). Ordered upserts, one table after the other, keep concurrent writers from deadlocking.
+_ROLL_UP = """
+    {name} AS (
+        INSERT INTO {table} AS r (bucket, tag, minutes, count)
+        SELECT date_bin(INTERVAL '{grain}', time, TIMESTAMPTZ '{origin} 00:00:00+00'), tag, sum(minutes), count(*)
+        FROM inserted GROUP BY 1, 2 ORDER BY 2, 1
+        ON CONFLICT (tag, bucket) DO UPDATE SET minutes = r.minutes + excluded.minutes, count = r.count + excluded.count
+    )"""
 INSERT_EVENTS_AND_ROLLUP = f"""
     WITH {_NEW_ROWS},
     inserted AS ({_INSERT_NEW_ROWS}),
-    rolled AS (
-        INSERT INTO events_15m AS r (bucket, tag, minutes, count)
-        SELECT date_bin(INTERVAL '15 minutes', time, TIMESTAMPTZ '{_ORIGIN} 00:00:00+00'), tag,
-               sum(minutes), count(*)
-        FROM inserted GROUP BY 1, 2 ORDER BY 2, 1
-        ON CONFLICT (tag, bucket) DO UPDATE SET minutes = r.minutes + excluded.minutes, count = r.count + excluded.count
-    )
+    {_ROLL_UP.format(name="quarter_hours", table="events_15m", grain="15 minutes", origin=_ORIGIN)},
+    {_ROLL_UP.format(name="hours", table="events_1h", grain="1 hour", origin=_ORIGIN)}
     SELECT id, time, received_at FROM inserted
 """
 # An event's columns as the API shows them: its tag in the spelling people see.
@@ -133,6 +143,14 @@ DELETE_EVENT = f"""
     {_FREE_ID}
     SELECT time FROM deleted
 """
+_ROLL_BACK = """
+    {name} AS (
+        UPDATE {table} AS r SET minutes = r.minutes - d.minutes, count = r.count - d.count
+        FROM (SELECT date_bin(INTERVAL '{grain}', time, TIMESTAMPTZ '{origin} 00:00:00+00') AS bucket, tag,
+                     sum(minutes) AS minutes, count(*) AS count
+              FROM deleted GROUP BY 1, 2) AS d
+        WHERE r.tag = d.tag AND r.bucket = d.bucket
+    )"""
 DELETE_EVENT_AND_ROLLUP = f"""
     WITH deleted AS (
         DELETE FROM events
@@ -140,13 +158,8 @@ DELETE_EVENT_AND_ROLLUP = f"""
         RETURNING time, tag, minutes
     ),
     {_FREE_ID},
-    rolled AS (
-        UPDATE events_15m AS r SET minutes = r.minutes - d.minutes, count = r.count - d.count
-        FROM (SELECT date_bin(INTERVAL '15 minutes', time, TIMESTAMPTZ '{_ORIGIN} 00:00:00+00') AS bucket, tag,
-                     sum(minutes) AS minutes, count(*) AS count
-              FROM deleted GROUP BY 1, 2) AS d
-        WHERE r.tag = d.tag AND r.bucket = d.bucket
-    )
+    {_ROLL_BACK.format(name="quarter_hours", table="events_15m", grain="15 minutes", origin=_ORIGIN)},
+    {_ROLL_BACK.format(name="hours", table="events_1h", grain="1 hour", origin=_ORIGIN)}
     SELECT time FROM deleted
 """
 SELECT_EVENT = f"""

@@ -20,7 +20,7 @@ from studytrack.events.bounds import BucketBounds, bucket_bounds
 from studytrack.events.errors import InvalidRequestError
 from studytrack.events.models import BucketPublic, BucketSeries, EventPublic, SessionPage, Stats
 from studytrack.events.params import BucketQuery, EventFilters, SessionQuery
-from studytrack.events.rollup import ceil_grain, floor_grain
+from studytrack.events.rollup import HOUR, QUARTER_HOUR, ceil_to, floor_to
 
 Connection = AsyncConnection[Any]
 MAX_CURSOR_CHARS = 256
@@ -102,6 +102,21 @@ def _check_answer(rows: list[tuple[Any, ...]], buckets: int, query: BucketQuery,
         raise _too_many_rows(limits)
 
 
+_ROLLUPS = ((HOUR, queries.CHART_FROM_HOURS), (QUARTER_HOUR, queries.CHART_FROM_QUARTER_HOURS))
+
+
+def _chart_statement(query: BucketQuery, bounds: BucketBounds, mode: DatabaseMode) -> tuple[str, dict[str, Any]]:
+    """The coarsest rollup that answers like the raw rows (see `queries`), with the range shrunk to its grain."""
+    assert query.start is not None
+    assert query.end is not None
+    if mode.rollup and query.user_id is None:
+        for grain, statement in _ROLLUPS:
+            inner_start, inner_end = ceil_to(query.start, grain), floor_to(query.end, grain)
+            if inner_start < inner_end and bounds.on_grid(inner_start, inner_end, grain):
+                return statement, {"inner_start": inner_start, "inner_end": inner_end}
+    return queries.CHART_FROM_EVENTS, {}
+
+
 async def bucket_series(
     conn: Connection,
     *,
@@ -117,17 +132,8 @@ async def bucket_series(
     buckets = width.bucket_count(query.start, query.end)
     _check_request(query, buckets, limits)
     bounds = bucket_bounds(width, query.tz, query.start, query.end)
-    inner_start, inner_end = ceil_grain(query.start), floor_grain(query.end)
-    rollup = (
-        mode.rollup and query.user_id is None and inner_start < inner_end and bounds.on_grain(inner_start, inner_end)
-    )
-    statement = queries.CHART_FROM_ROLLUP if rollup else queries.CHART_FROM_EVENTS
-    params = _filter_params(query) | {
-        "starts": list(bounds.starts),
-        "inner_start": inner_start,
-        "inner_end": inner_end,
-        "row_limit": limits.rows + 1,
-    }
+    statement, inner = _chart_statement(query, bounds, mode)
+    params = _filter_params(query) | inner | {"starts": list(bounds.starts), "row_limit": limits.rows + 1}
     # Planned afresh each time, never prepared: a generic plan cannot pick the index for the actual
     # user and tags (measured: 3.2 ms prepared vs 1.4 ms planned, a year of one user's tag at 10M events).
     async with conn.cursor(row_factory=tuple_row) as cur:

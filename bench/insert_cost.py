@@ -1,11 +1,12 @@
-"""What the id claim (event_ids, migration 0007) costs per write: the plain-mode insert statement before it
-(commit 6acc137) against today's, interleaved, on one fresh embedded PostgreSQL database. About 30 s.
+"""What a change to the insert statement costs per write: the plain-mode statement of an earlier commit
+against the working tree's, interleaved, on one fresh embedded PostgreSQL database. About 30 s.
 
-    .venv/bin/python -m bench.id_claim_cost
+    .venv/bin/python -m bench.insert_cost --before COMMIT
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import dataclasses
 import importlib.util
@@ -25,13 +26,12 @@ from studytrack.database.embedded import start_embedded_database, stop_embedded_
 from studytrack.database.migrate import run_migrations
 from studytrack.events import ingest, queries
 
-BEFORE = "6acc137"  # the last commit without the id claim
 SINGLES, BATCHES, BATCH = 2000, 10, 1000
 
 
-def _queries_before(directory: Path) -> ModuleType:
+def _queries_before(directory: Path, commit: str) -> ModuleType:
     source = subprocess.run(
-        ["git", "show", f"{BEFORE}:src/studytrack/events/queries.py"],
+        ["git", "show", f"{commit}:src/studytrack/events/queries.py"],
         capture_output=True,
         check=True,
         text=True,
@@ -71,18 +71,21 @@ async def _measure(url: str, statement: str, label: str, start: datetime) -> Non
 async def _compare(url: str, before: ModuleType) -> None:
     for run in range(2):  # interleaved, twice: the machine's speed drifts
         day = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=10 * run)
-        await _measure(url, before.INSERT_EVENTS_AND_ROLLUP, f"before (no claim) #{run + 1}", day)
-        await _measure(url, queries.INSERT_EVENTS_AND_ROLLUP, f"after (claim) #{run + 1}", day + timedelta(days=5))
+        await _measure(url, before.INSERT_EVENTS_AND_ROLLUP, f"before #{run + 1}", day)
+        await _measure(url, queries.INSERT_EVENTS_AND_ROLLUP, f"after #{run + 1}", day + timedelta(days=5))
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--before", required=True, help="the commit whose insert statement is the baseline")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
-        before = _queries_before(Path(home))
+        before = _queries_before(Path(home), args.before)
         server, server_url = start_embedded_database(Path(home) / "db")
         try:
             with psycopg.connect(server_url, autocommit=True) as conn:
-                conn.execute("CREATE DATABASE id_claim_cost")
-            url = server_url.replace("/postgres?", "/id_claim_cost?")
+                conn.execute("CREATE DATABASE insert_cost")
+            url = server_url.replace("/postgres?", "/insert_cost?")
             run_migrations(url, dataclasses.replace(load_settings(Path(".env")), timescaledb="off"))
             asyncio.run(_compare(url, before))
         finally:
