@@ -38,6 +38,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import psycopg
@@ -105,10 +106,11 @@ def gunicorn(
         server.wait(timeout=40)
 
 
-def wrk(url: str, token: str, seconds: int, connections: int = 64) -> tuple[float, float, float]:
-    """(requests/s, p50 ms, p99 ms) of unique-event POSTs; fails loudly on any non-2xx."""
+def wrk(url: str, token: str, seconds: int, connections: int = 64, get: bool = False) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms) of unique-event POSTs (or of GETs of `url`); fails loudly on any non-2xx."""
+    requests = ["-H", f"Authorization: Bearer {token}"] if get else ["-s", str(REPO / "bench" / "post.lua")]
     result = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(REPO / "bench" / "post.lua"), url],
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *requests, url],
         env=os.environ | {"BENCH_TOKEN": token},
         capture_output=True,
         text=True,
@@ -274,6 +276,22 @@ QUERIES = {
 }
 
 
+# What the dashboard asks for when it opens: 30 days of daily buckets, every tag, filled, in the browser's zone.
+DASHBOARD = {
+    "duration": "1 day", "start": (NOW - timedelta(days=29)).date().isoformat(),
+    "end": (NOW + timedelta(days=1)).date().isoformat(), "tz": "Europe/Berlin", "fill": "true",
+}  # fmt: skip
+
+
+def measure_dashboard_load(label: str, base: str, token: str, seconds: int) -> None:
+    """64 clients asking for the dashboard's default chart, beside the same load on GET /healthz."""
+    chart = wrk(f"{base}/api/events/?{urlencode(DASHBOARD)}", token, seconds, get=True)
+    health = wrk(f"{base}/healthz", token, seconds, get=True)
+    for name, (rate, p50, p99) in (("dashboard chart", chart), ("GET /healthz", health)):
+        report(f"{label}: 64 clients, {name}", f"{rate:9.0f} req/s  p50 {p50:.1f} ms  p99 {p99:.1f} ms")
+    report(f"{label}: ratio dashboard chart / healthz", f"{chart[0] / health[0]:9.2f}")
+
+
 def measure_queries(label: str, base: str, token: str, repeat: int) -> dict[str, float]:
     # The floor under the figures below: the same client, HTTP stack and pool checkout, a trivial query.
     p50, p99 = query_latency(base, token, {}, repeat, path="/healthz")
@@ -378,6 +396,7 @@ def measure_mode(args: argparse.Namespace, mode: str, bare: float) -> None:
                 prepare_queries(url, timescaledb, settings.compress_after)
                 with gunicorn(url, workers=2, extra_env=env) as base:
                     measure_queries(f"{mode}: {size:>10,} events", base, token, args.repeat)
+                    measure_dashboard_load(f"{mode}: {size:>10,} events", base, token, args.seconds)
         finally:
             stop_embedded_database(server)
 
