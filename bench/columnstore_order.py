@@ -28,6 +28,7 @@ QUERIES = {
     f" WHERE tag = 'cka' AND user_id = 'u42' AND {YEAR} GROUP BY 1",
     "all tags, one user": f"SELECT date_bin('1 day', time, '2000-01-03'::timestamptz), tag, sum(minutes) FROM events"
     f" WHERE user_id = 'u42' AND {YEAR} GROUP BY 1, 2",
+    "stats, all users": f"SELECT tag, sum(minutes), count(*) FROM events WHERE {YEAR} GROUP BY tag",
 }
 LAYOUTS = (("tag", "user_id, time DESC"), ("user_id", "tag, time DESC"))  # (segmentby, orderby)
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.databases import Database
@@ -30,4 +31,32 @@ def test_stats_of_an_empty_database_are_zeros(client: TestClient, db: Database) 
         "total_sessions": 0,
         "time_by_tag": {},
         "sessions_by_tag": {},
+    }
+
+
+RANGES = [
+    ("2025-01-06T10:05:00Z", "2025-01-06T13:30:00Z"),  # ragged at both ends
+    ("2025-01-06T10:00:00Z", "2025-01-06T12:00:00Z"),  # whole hours
+    ("2025-01-06T10:05:00Z", "2025-01-06T10:50:00Z"),  # inside one hour
+    ("2025-01-06T10:05:00Z", None),
+    (None, "2025-01-06T11:20:00Z"),
+    (None, None),
+]
+
+
+@pytest.mark.parametrize(("start", "end"), RANGES)
+def test_totals_of_any_range_count_exactly_the_sessions_inside_it(
+    client: TestClient, db: Database, start: str | None, end: str | None
+) -> None:
+    first = datetime(2025, 1, 6, 9, tzinfo=UTC)
+    sessions = [Session(first + timedelta(minutes=7 * n), "cka" if n % 3 else "go", 1 + n % 40) for n in range(60)]
+    insert_sessions(db, sessions)
+    lower = datetime.fromisoformat(start) if start else datetime.min.replace(tzinfo=UTC)
+    upper = datetime.fromisoformat(end) if end else datetime.max.replace(tzinfo=UTC)
+    inside = [s for s in sessions if lower <= s.time < upper]
+    params = {key: value for key, value in (("start", start), ("end", end)) if value}
+    totals = client.get("/api/stats/", params=params).json()
+    assert (totals["total_time"], totals["total_sessions"]) == (sum(s.minutes for s in inside), len(inside))
+    assert totals["sessions_by_tag"] == {
+        tag: count for tag in ("cka", "go") if (count := sum(1 for s in inside if s.tag == tag))
     }

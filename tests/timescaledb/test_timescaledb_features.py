@@ -314,7 +314,7 @@ def test_charts_stay_exact_after_late_writes_into_compressed_chunks(ts_url: str,
         assert parse_items(body["items"]) == expected
 
 
-def test_retention_run_by_the_scheduler_never_empties_a_chart(ts_url: str, ts_settings: Settings) -> None:
+def test_retention_run_by_the_scheduler_never_empties_a_chart_or_the_totals(ts_url: str, ts_settings: Settings) -> None:
     kept = dataclasses.replace(ts_settings, retention=timedelta(days=30), chunk_time_interval=timedelta(days=1))
     run_migrations(ts_url, kept)
     with app_client(ts_url, kept) as client:
@@ -326,7 +326,8 @@ def test_retention_run_by_the_scheduler_never_empties_a_chart(ts_url: str, ts_se
     run_soon(ts_url, jobs["policy_retention"])
     wait_for(lambda: sql(ts_url, "SELECT count(*) FROM events") == [(1,)], "the retention policy to drop the chunk")
     with app_client(ts_url, shorter) as client:
-        assert client.get("/api/stats/").json()["total_time"] == 20  # the old raw row is gone
+        assert client.get("/api/stats/").json()["total_time"] == 60  # from the rollup, like the chart
+        assert [item["minutes"] for item in client.get("/api/sessions/").json()["items"]] == [20]  # raw row gone
         items = client.get("/api/events/", params={"duration": "1 day", "tags": "cka"}).json()["items"]
     assert sorted(item["minutes"] for item in items) == [20, 40]  # the rollup kept its day
 

@@ -185,3 +185,18 @@ STATS = f"""
     WHERE {_ANY_TAGS} AND {_ANY_USER} AND {_FROM_START} AND {_BEFORE_END}
     GROUP BY tag ORDER BY tag LIMIT %(tag_limit)s
 """
+# Totals over all users from the hourly rollup, as the charts have them: whole hours from it, the ragged edges
+# of a bounded range from raw rows. An open end (NULL start, end, and inner bounds) reads the rollup to it.
+STATS_FROM_HOURS = f"""
+    SELECT tag, sum(minutes)::bigint AS minutes, sum(count)::bigint AS count
+    FROM (
+        SELECT tag, minutes, count FROM events_1h
+        WHERE (%(inner_start)s::timestamptz IS NULL OR bucket >= %(inner_start)s)
+          AND (%(inner_end)s::timestamptz IS NULL OR bucket < %(inner_end)s) AND {_ANY_TAGS}
+        UNION ALL
+        SELECT tag, minutes, 1 FROM events
+        WHERE ((time >= %(start)s AND time < %(inner_start)s) OR (time >= %(inner_end)s AND time < %(end)s))
+              AND {_ANY_TAGS}
+    ) AS parts
+    GROUP BY tag HAVING sum(count) > 0 ORDER BY tag LIMIT %(tag_limit)s
+"""

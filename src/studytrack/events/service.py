@@ -222,9 +222,23 @@ async def list_sessions(conn: Connection, *, query: SessionQuery) -> SessionPage
     return SessionPage(items=items, next_cursor=_encode_cursor(items[-1]) if more else None)
 
 
-async def session_stats(conn: Connection, *, filters: EventFilters, max_tags: int = Settings.max_chart_tags) -> Stats:
+def _stats_statement(filters: EventFilters, mode: DatabaseMode) -> tuple[str, dict[str, Any]]:
+    """Totals over all users come from the hourly rollup (as the charts' do) unless the range holds no whole hour."""
+    inner_start = None if filters.start is None else ceil_to(filters.start, HOUR)
+    inner_end = None if filters.end is None else floor_to(filters.end, HOUR)
+    whole_hours = inner_start is None or inner_end is None or inner_start < inner_end
+    if mode.rollup and filters.user_id is None and whole_hours:
+        return queries.STATS_FROM_HOURS, {"inner_start": inner_start, "inner_end": inner_end}
+    return queries.STATS, {}
+
+
+async def session_stats(
+    conn: Connection, *, filters: EventFilters, mode: DatabaseMode, max_tags: int = Settings.max_chart_tags
+) -> Stats:
     """Totals in the CSV study tracker's shape; `InvalidRequestError` beyond `max_tags` tags (the answer lists each)."""
-    cur = await conn.execute(queries.STATS, _filter_params(filters) | {"tag_limit": max_tags + 1}, prepare=False)
+    statement, inner = _stats_statement(filters, mode)
+    params = _filter_params(filters) | inner | {"tag_limit": max_tags + 1}
+    cur = await conn.execute(statement, params, prepare=False)
     rows = await cur.fetchall()
     if len(rows) > max_tags:
         raise InvalidRequestError(

@@ -34,7 +34,7 @@ from studytrack.events.models import EventCreate, EventPublic, Stats, Tag, TagSp
 from studytrack.events.params import SessionQuery, StatsQuery
 from studytrack.events.tracker_csv import TRACKER_SOURCE
 from studytrack.web.auth import AUTH_ERRORS, IngestAccess, ReadAccess
-from studytrack.web.deps import CommitterDep, ConnectionDep, SettingsDep
+from studytrack.web.deps import CommitterDep, ConnectionDep, ModeDep, SettingsDep
 from studytrack.web.errors import ErrorBody
 from studytrack.web.health import HealthUnavailable, current_health
 from studytrack.web.limits import BODY_TOO_LARGE, UNREADABLE_BODY, URL_TOO_LONG
@@ -130,10 +130,10 @@ async def list_sessions(
 
 
 @router.get("/stats", response_model=Stats, responses=AUTH_ERRORS)
-async def read_stats(access: ReadAccess, conn: ConnectionDep, settings: SettingsDep) -> Stats:
+async def read_stats(access: ReadAccess, conn: ConnectionDep, mode: ModeDep, settings: SettingsDep) -> Stats:
     """Total minutes and sessions, overall and per tag."""
     filters = StatsQuery(user_id=access.user_id)
-    return await service.session_stats(conn, filters=filters, max_tags=settings.max_chart_tags)
+    return await service.session_stats(conn, filters=filters, mode=mode, max_tags=settings.max_chart_tags)
 
 
 @router.get(

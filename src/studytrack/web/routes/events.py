@@ -193,11 +193,11 @@ async def list_sessions(
 
 @router.get("/stats/", response_model=Stats)
 async def read_stats(
-    query: Annotated[StatsQuery, Query()], access: ReadAccess, conn: ConnectionDep, settings: SettingsDep
+    query: Annotated[StatsQuery, Query()], access: ReadAccess, conn: ConnectionDep, mode: ModeDep, settings: SettingsDep
 ) -> Stats:
     """Total minutes and sessions, overall and per tag."""
     query = query.model_copy(update={"user_id": user_scope(access, query.user_id)})
-    return await service.session_stats(conn, filters=query, max_tags=settings.max_chart_tags)
+    return await service.session_stats(conn, filters=query, mode=mode, max_tags=settings.max_chart_tags)
 
 
 @router.delete(
