@@ -19,10 +19,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from alembic import command
 from fastapi.testclient import TestClient
 
 from studytrack.config import Settings
-from studytrack.database.migrate import run_migrations
+from studytrack.database.migrate import alembic_config, run_migrations
 from studytrack.database.mode import DatabaseMode
 from studytrack.events.ingest import NewEvent
 from studytrack.events.params import BucketQuery
@@ -83,7 +84,7 @@ def test_compression_and_retention_policies_follow_the_settings(ts_url: str, ts_
     assert sql(
         ts_url,
         "SELECT segmentby_column_index IS NOT NULL FROM timescaledb_information.compression_settings"
-        " WHERE attname = 'tag'",
+        " WHERE attname = 'user_id'",
     ) == [(True,)]
     assert policy(ts_url, "policy_compression")["compress_after"] == "30 days"  # type: ignore[index]
     assert policy(ts_url, "policy_retention") is None
@@ -373,3 +374,24 @@ def test_concurrent_writes_into_the_same_buckets_all_reach_the_rollup(
             client.portal.call(write_all)
         assert Database(client).execute("SELECT sum(minutes)::int FROM events_15m") == [(360,)]
     assert [r.getMessage() for r in caplog.records if r.name.startswith("studytrack.events")] == []
+
+
+def test_chunks_compressed_by_tag_stay_exact_when_new_ones_are_segmented_by_user(
+    ts_url: str, ts_settings: Settings
+) -> None:
+    command.upgrade(alembic_config(ts_url, ts_settings), "0003")
+    start = datetime(2025, 1, 6, tzinfo=UTC)
+    early = [Session(s.time, s.tag, s.minutes, f"u{n % 3}") for n, s in enumerate(random_sessions(200, start, 20, 1))]
+    with app_client(ts_url, ts_settings) as client:
+        insert_sessions(Database(client), early)
+    compress_all(ts_url)  # by tag, the layout before 0004
+    run_migrations(ts_url, ts_settings)
+    late = [Session(s.time, s.tag, s.minutes, f"u{n % 3}") for n, s in enumerate(random_sessions(200, start, 40, 2))]
+    with app_client(ts_url, ts_settings) as client:
+        insert_sessions(Database(client), late)
+        compress_all(ts_url)  # the newer chunks by user
+        params = {"duration": "1 day", "user_id": "u1", "start": "2025-01-06", "end": "2025-02-20"}
+        items = client.get("/api/events/", params=params).json()["items"]
+    mine = [s for s in early + late if s.user_id == "u1"]
+    end = datetime(2025, 2, 20, tzinfo=UTC)
+    assert parse_items(items) == expected_buckets(mine, count=1, unit="day", tz="UTC", start=start, end=end)
