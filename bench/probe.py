@@ -35,23 +35,50 @@ from studytrack.database.migrate import run_migrations
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds() -> dict[str, float]:
-    """User + system CPU of every live gunicorn and postgres process, and of the load generator (wrk, or
-    this process for batches)."""
-    totals = {"workers": 0.0, "postgres": 0.0}
+def postmaster_pid(url: str) -> int:
+    """The pid of the server behind `url` (from its data directory's postmaster.pid)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT current_setting('data_directory')").fetchone()
+    assert row is not None
+    return int((Path(str(row[0])) / "postmaster.pid").read_text().split()[0])
+
+
+def _processes() -> dict[int, tuple[int, str, float]]:
+    """pid -> (parent pid, command line, user + system CPU seconds) of every live process."""
+    found = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
-            arguments = Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+            arguments = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()
-        seconds = (int(fields[11]) + int(fields[12])) / TICKS
-        if "gunicorn" in arguments:
-            totals["workers"] += seconds
-        elif command.startswith("postgres") or command.endswith("/postgres"):
+        found[int(pid)] = (int(fields[1]), arguments, (int(fields[11]) + int(fields[12])) / TICKS)
+    return found
+
+
+def _descends(pid: int, roots: set[int], processes: dict[int, tuple[int, str, float]]) -> bool:
+    while pid > 1:
+        if pid in roots:
+            return True
+        pid = processes[pid][0] if pid in processes else 0
+    return False
+
+
+def cpu_seconds(postmaster: int) -> dict[str, float]:
+    """User + system CPU of this run's gunicorn and haproxy processes (started by this process), of the
+    PostgreSQL server `postmaster` and its backends, and of the load generator (wrk, or this process for
+    batches). Other servers on the machine (tests, other benchmarks) are not counted."""
+    totals = {"workers": 0.0, "postgres": 0.0, "balancer": 0.0}
+    processes = _processes()
+    for pid, (_, arguments, seconds) in processes.items():
+        if _descends(pid, {postmaster}, processes):
             totals["postgres"] += seconds
+        elif _descends(pid, {os.getpid()}, processes):
+            if "gunicorn" in arguments:
+                totals["workers"] += seconds
+            elif "haproxy" in arguments:
+                totals["balancer"] += seconds
     clients = [resource.getrusage(who) for who in (resource.RUSAGE_CHILDREN, resource.RUSAGE_SELF)]
     totals["load generator"] = sum(usage.ru_utime + usage.ru_stime for usage in clients)
     return totals
@@ -67,9 +94,10 @@ def next_xid(url: str) -> int:
 
 def probe(name: str, url: str, run: Callable[[], tuple[float, float]], unit: str) -> None:
     """Run a load that returns (units done, units/s); print its rate, CPU per unit by process, units per commit."""
-    before, xid_before = cpu_seconds(), next_xid(url)
+    postmaster = postmaster_pid(url)
+    before, xid_before = cpu_seconds(postmaster), next_xid(url)
     count, rate = run()
-    after, xid_after = cpu_seconds(), next_xid(url)
+    after, xid_after = cpu_seconds(postmaster), next_xid(url)
     split = "  ".join(f"{key} {(after[key] - before[key]) / count * 1e6:6.0f}" for key in before)
     writes = xid_after - xid_before - 1  # minus the first next_xid() call
     per_write = f"{count / writes:7.1f}" if writes > 0 else "      -"

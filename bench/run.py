@@ -223,11 +223,12 @@ def rebuild_rollup(url: str) -> None:
             )
 
 
-def batch_ingest(base: str, token: str, batches: int, size: int = 10_000) -> float:
-    """events/s of JSON-array batches through HTTP, two clients at a time."""
+def batch_ingest(base: str, token: str, batches: int, size: int = 10_000, seed: int = 10_000) -> float:
+    """events/s of JSON-array batches of new events through HTTP, two clients at a time (another `seed`, other
+    events)."""
     bodies = []
     for n in range(batches):
-        rows = generate(size, seed=10_000 + n)
+        rows = generate(size, seed=seed + n)
         bodies.append(json.dumps([
             {"id": str(i), "time": t.isoformat(), "tag": tag, "minutes": m, "user_id": u, "source": s}
             for i, t, tag, m, u, _, s in rows
