@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from studytrack.events.ingest import NewEvent, resolve
 from studytrack.events.models import EventCreate, error_message
+from studytrack.events.retention import expired, expired_message
 
 COLUMNS = ("id", "timestamp", "minutes", "tag")
 TRACKER_SOURCE = "study-tracker"  # `source` of sessions that came from the tracker (its file or its API)
@@ -117,9 +118,8 @@ class SessionsCsv:
         reasons, event = self._validate(raw)
         if event is None:
             return Skipped(line, "; ".join(reasons))
-        if self._retention is not None and event.time < self._now - self._retention:
-            days = self._retention.days
-            return Skipped(line, f"timestamp: is older than the retention period ({days} days, RETENTION_DAYS)")
+        if self._retention is not None and expired(event.time, retention=self._retention, now=self._now):
+            return Skipped(line, f"timestamp: {expired_message(self._retention)}")
         content = hash((event.time, event.tag, event.minutes))
         first_line, first_content = self._first_use.setdefault(event.id, (line, content))
         if first_content != content:

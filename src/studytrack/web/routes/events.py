@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Header, Query, Request, Response, status
-from fastapi.exceptions import RequestValidationError
 
 from studytrack.auth.tokens import Principal
 from studytrack.events import service
@@ -25,6 +24,7 @@ from studytrack.events.models import (
     Stats,
 )
 from studytrack.events.params import SessionQuery, StatsQuery
+from studytrack.events.retention import refuse_expired
 from studytrack.web.auth import AUTH_ERRORS, AdminAccess, IngestAccess, ReadAccess, user_scope
 from studytrack.web.deps import CommitterDep, ConnectionDep, ModeDep, SettingsDep, WriterDep
 from studytrack.web.errors import ApiError, ErrorBody
@@ -65,21 +65,6 @@ def _scoped(event: EventCreate, access: Principal) -> EventCreate:
     return event if user_id == event.user_id else event.model_copy(update={"user_id": user_id})
 
 
-def _refuse_expired(events: list[EventCreate], *, retention: timedelta | None, now: datetime, batch: bool) -> None:
-    """With retention on, a session older than it would be dropped at once and could not be aggregated."""
-    if retention is None:
-        return
-    oldest = now - retention
-    message = f"is older than the retention period ({retention.days} days, RETENTION_DAYS)"
-    errors = [
-        {"loc": ("body", index, "time") if batch else ("body", "time"), "msg": message, "type": "value_error"}
-        for index, event in enumerate(events)
-        if event.time is not None and event.time < oldest
-    ]
-    if errors:
-        raise RequestValidationError(errors)
-
-
 @router.post(
     "/events/",
     status_code=status.HTTP_201_CREATED,
@@ -100,7 +85,7 @@ async def create_event(
     """Record one study session. The 201 is sent only after the session is committed."""
     event = _scoped(event, access)
     now = datetime.now(UTC)
-    _refuse_expired([event], retention=settings.retention, now=now, batch=False)
+    refuse_expired([event], retention=settings.retention, now=now, batch=False)
     result = await committer.submit(resolve(event, now=now))
     if result.outcome is Outcome.CONFLICT:
         raise ApiError(
@@ -137,7 +122,7 @@ async def create_events(
     )
     events = [_scoped(event, access) for event in events]
     now = datetime.now(UTC)
-    _refuse_expired(events, retention=settings.retention, now=now, batch=True)
+    refuse_expired(events, retention=settings.retention, now=now, batch=True)
     results = await writer.write([resolve(event, now=now) for event in events])
     return BatchResult(
         inserted=sum(result.outcome is Outcome.INSERTED for result in results),
