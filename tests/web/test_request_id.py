@@ -130,6 +130,24 @@ def test_token_values_are_redacted_in_both_formats() -> None:
     assert (entry["method"], entry["path"], entry["status"]) == ("GET", "/badge/cka.svg?token=***", 200)
 
 
+def test_text_lines_redact_secrets_in_the_message_and_the_traceback_not_the_request_id() -> None:
+    reset = request_id.set("rid=9")
+    try:
+        try:
+            raise ValueError("fetching /api/badge.svg?token=s3cr3t")
+        except ValueError:
+            exc_info = sys.exc_info()
+        failed = logging.LogRecord("x", logging.ERROR, __file__, 1, "GET %s", ("/d?password=hunter2",), exc_info)
+        RequestIdFilter().filter(failed)
+    finally:
+        request_id.reset(reset)
+    text = TextFormatter("%(levelname)s %(message)s").format(failed)
+    assert text.splitlines()[0] == "ERROR GET /d?password=*** request_id=rid=9"
+    assert "ValueError: fetching /api/badge.svg?token=***" in text
+    assert "s3cr3t" not in text
+    assert "hunter2" not in text
+
+
 def test_configure_logging_refuses_an_unknown_format() -> None:
     with pytest.raises(ValueError, match="log format"):
         configure_logging("info", "xml")
