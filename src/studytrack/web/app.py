@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 from psycopg_pool import AsyncConnectionPool
 
@@ -34,6 +35,9 @@ from studytrack.web.routes.events import router as events_router
 from studytrack.web.tracing import instrument_app
 
 log = logging.getLogger(__name__)
+# Tracing is `tracing.py`'s (OTEL_EXPORTER_OTLP_ENDPOINT); FastAPI's own would look for OpenTelemetry
+# providers on every request.
+NO_NATIVE_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 DESCRIPTION = """
 Study sessions in, chart-ready time buckets out.
@@ -76,7 +80,13 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     log.info("database: %s", redact_url(url))
 
     # `/docs` and `/redoc` load Swagger UI and ReDoc from this service (`/static-offline-docs`), not a CDN.
-    app = FastAPIOffline(title="studytrack", version=__version__, description=DESCRIPTION, lifespan=_lifespan)
+    app = FastAPIOffline(
+        title="studytrack",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+        telemetry=NO_NATIVE_TELEMETRY,
+    )
     app.state.settings = settings
     app.state.pool = make_pool(url, settings)
     app.state.mode = None
