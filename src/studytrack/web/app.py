@@ -24,6 +24,7 @@ from studytrack.web.dashboard import router as dashboard_router
 from studytrack.web.deadline import MARGIN_SECONDS, DeadlineMiddleware, within
 from studytrack.web.deps import current_mode
 from studytrack.web.errors import install_error_handlers
+from studytrack.web.flat import add_routes
 from studytrack.web.health import router as health_router
 from studytrack.web.limits import RequestLimitMiddleware
 from studytrack.web.metrics import MetricsMiddleware, count_ingested
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 # Tracing is `tracing.py`'s (OTEL_EXPORTER_OTLP_ENDPOINT); FastAPI's own would look for OpenTelemetry
 # providers on every request.
 NO_NATIVE_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+# The order routes are tried in: the ingest and read API first, the drop-in's, then operations.
+API_ROUTERS = (events_router, dropin_router, health_router, metrics_router, badge_router, dashboard_router)
 
 DESCRIPTION = """
 Study sessions in, chart-ready time buckets out.
@@ -108,12 +112,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)  # outermost: every log line of a request carries its id
     install_error_handlers(app)
-    app.include_router(health_router)
-    app.include_router(metrics_router)
-    app.include_router(events_router)
-    app.include_router(dropin_router)
-    app.include_router(badge_router)
-    app.include_router(dashboard_router)
+    add_routes(app, API_ROUTERS)
     app.mount(STATIC_PATH, static_files(), name="static")
     instrument_app(app)  # OpenTelemetry tracing, only when OTEL_EXPORTER_OTLP_ENDPOINT is set
     return app
