@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def test_every_response_carries_a_new_request_id(client: TestClient) -> None:
     assert first.status_code == 200
     assert second.status_code == 404
     ids = [first.headers["x-request-id"], second.headers["x-request-id"]]
-    assert all(HEX32.fullmatch(rid) for rid in ids)
+    assert all(HEX32.fullmatch(rid) and uuid.UUID(rid).version == 4 for rid in ids)
     assert ids[0] != ids[1]
 
 
