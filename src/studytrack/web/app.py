@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,7 +29,7 @@ from studytrack.web.errors import install_error_handlers
 from studytrack.web.flat import add_routes
 from studytrack.web.health import router as health_router
 from studytrack.web.limits import RequestLimitMiddleware
-from studytrack.web.metrics import MetricsMiddleware, count_ingested
+from studytrack.web.metrics import MetricsMiddleware, count_ingested, read_pool_forever
 from studytrack.web.metrics import router as metrics_router
 from studytrack.web.requestid import RequestIdMiddleware
 from studytrack.web.routes.badge import router as badge_router
@@ -68,9 +70,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.writer = EventWriter(pool, mode=lambda: current_mode(app), on_written=count_ingested)
     app.state.committer = GroupCommitter(app.state.writer)
     app.state.committer.start()
+    pool_reader = asyncio.create_task(read_pool_forever(pool))
     try:
         yield
     finally:
+        pool_reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pool_reader
         await app.state.committer.stop()
         await pool.close()
 
