@@ -6,6 +6,7 @@ import dataclasses
 import io
 import json
 import logging
+import os
 import re
 import sys
 import uuid
@@ -19,6 +20,7 @@ from fastapi.testclient import TestClient
 from studytrack.config import Settings
 from studytrack.logs import JsonFormatter, RequestIdFilter, TextFormatter, configure_logging, redact, request_id
 from studytrack.web.app import create_app
+from studytrack.web.requestid import new_request_id
 from tests.live import LiveServer, fresh_database, gunicorn
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:9/postgres"  # discard port: nothing listens
@@ -32,6 +34,19 @@ def test_every_response_carries_a_new_request_id(client: TestClient) -> None:
     ids = [first.headers["x-request-id"], second.headers["x-request-id"]]
     assert all(HEX32.fullmatch(rid) and uuid.UUID(rid).version == 4 for rid in ids)
     assert ids[0] != ids[1]
+
+
+def test_a_forked_worker_makes_other_request_ids_than_its_parent() -> None:
+    read, write = os.pipe()
+    if (pid := os.fork()) == 0:  # as gunicorn starts a worker
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    parent = new_request_id()
+    child = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    assert HEX32.fullmatch(child)
+    assert uuid.UUID(child).version == 4
+    assert child != parent
 
 
 def test_a_sane_incoming_request_id_is_kept(client: TestClient) -> None:
