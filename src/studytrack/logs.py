@@ -58,15 +58,28 @@ class RequestIdFilter(logging.Filter):
 
 
 class TextFormatter(logging.Formatter):
-    """The given format, plus ` request_id=<id>` on lines logged inside a request; secrets redacted."""
+    """The given format, plus ` request_id=<id>` on lines logged inside a request; secrets redacted.
+
+    Only the message, the traceback and the stack can hold a secret (the format's other fields are names,
+    levels and times): each is redacted on its own, so a line whose message has no `name=value` pair costs
+    no regular expression, whatever its request id."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        record.message = redact(record.message)
         line = super().formatMessage(record)
         rid = getattr(record, "request_id", None)
         return f"{line} request_id={rid}" if rid else line
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        if record.exc_text:  # formatted by another handler's formatter, unredacted
+            record.exc_text = redact(record.exc_text)
+        return super().format(record)
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 (logging's name)
+        return redact(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802 (logging's name)
+        return redact(super().formatStack(stack_info))
 
 
 class JsonFormatter(logging.Formatter):

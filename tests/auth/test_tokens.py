@@ -44,6 +44,12 @@ def test_a_missing_or_unknown_token_is_a_401_and_writes_nothing(
     assert count_events(db) == 0
 
 
+def test_a_post_without_a_token_is_refused_before_its_body_is_judged(client: TestClient) -> None:
+    for body in (EVENT, {"tag": "", "minutes": 0}, [1, 2]):
+        response = client.post("/api/events/", json=body, headers={"Authorization": ""})
+        assert (response.status_code, response.json()["code"]) == (401, "missing_token")
+
+
 def test_the_token_also_works_as_the_password_of_basic_auth(client: TestClient, db: Database) -> None:
     token = db.create_token("tracker", ["ingest", "read"])  # `auth=` replaces the client's own bearer token
     assert client.post("/api/events/", json=EVENT, auth=("any-name", token)).status_code == 201

@@ -6,8 +6,10 @@ import dataclasses
 import io
 import json
 import logging
+import os
 import re
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from fastapi.testclient import TestClient
 from studytrack.config import Settings
 from studytrack.logs import JsonFormatter, RequestIdFilter, TextFormatter, configure_logging, redact, request_id
 from studytrack.web.app import create_app
+from studytrack.web.requestid import new_request_id
 from tests.live import LiveServer, fresh_database, gunicorn
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:9/postgres"  # discard port: nothing listens
@@ -29,8 +32,21 @@ def test_every_response_carries_a_new_request_id(client: TestClient) -> None:
     assert first.status_code == 200
     assert second.status_code == 404
     ids = [first.headers["x-request-id"], second.headers["x-request-id"]]
-    assert all(HEX32.fullmatch(rid) for rid in ids)
+    assert all(HEX32.fullmatch(rid) and uuid.UUID(rid).version == 4 for rid in ids)
     assert ids[0] != ids[1]
+
+
+def test_a_forked_worker_makes_other_request_ids_than_its_parent() -> None:
+    read, write = os.pipe()
+    if (pid := os.fork()) == 0:  # as gunicorn starts a worker
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    parent = new_request_id()
+    child = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    assert HEX32.fullmatch(child)
+    assert uuid.UUID(child).version == 4
+    assert child != parent
 
 
 def test_a_sane_incoming_request_id_is_kept(client: TestClient) -> None:
@@ -128,6 +144,24 @@ def test_token_values_are_redacted_in_both_formats() -> None:
     entry = json.loads(JsonFormatter().format(access))
     assert "s3cr3t" not in json.dumps(entry)
     assert (entry["method"], entry["path"], entry["status"]) == ("GET", "/badge/cka.svg?token=***", 200)
+
+
+def test_text_lines_redact_secrets_in_the_message_and_the_traceback_not_the_request_id() -> None:
+    reset = request_id.set("rid=9")
+    try:
+        try:
+            raise ValueError("fetching /api/badge.svg?token=s3cr3t")
+        except ValueError:
+            exc_info = sys.exc_info()
+        failed = logging.LogRecord("x", logging.ERROR, __file__, 1, "GET %s", ("/d?password=hunter2",), exc_info)
+        RequestIdFilter().filter(failed)
+    finally:
+        request_id.reset(reset)
+    text = TextFormatter("%(levelname)s %(message)s").format(failed)
+    assert text.splitlines()[0] == "ERROR GET /d?password=*** request_id=rid=9"
+    assert "ValueError: fetching /api/badge.svg?token=***" in text
+    assert "s3cr3t" not in text
+    assert "hunter2" not in text
 
 
 def test_configure_logging_refuses_an_unknown_format() -> None:

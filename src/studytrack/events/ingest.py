@@ -277,9 +277,11 @@ class GroupCommitter:
         self._writers = writers
         self._queue: asyncio.Queue[tuple[NewEvent, asyncio.Future[WriteResult]]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._write_forever()) for _ in range(self._writers)]
+        self._loop = asyncio.get_running_loop()  # the writers' loop: each waiter's future is made on it
+        self._tasks = [self._loop.create_task(self._write_forever()) for _ in range(self._writers)]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -289,8 +291,9 @@ class GroupCommitter:
                 await task
 
     async def submit(self, event: NewEvent) -> WriteResult:
-        future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
-        await self._queue.put((event, future))
+        assert self._loop is not None, "start() the committer first"
+        future: asyncio.Future[WriteResult] = self._loop.create_future()
+        self._queue.put_nowait((event, future))  # unbounded: never waits
         return await future
 
     async def _write_forever(self) -> None:

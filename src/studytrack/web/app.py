@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 from psycopg_pool import AsyncConnectionPool
 
@@ -23,9 +26,10 @@ from studytrack.web.dashboard import router as dashboard_router
 from studytrack.web.deadline import MARGIN_SECONDS, DeadlineMiddleware, within
 from studytrack.web.deps import current_mode
 from studytrack.web.errors import install_error_handlers
+from studytrack.web.flat import add_routes
 from studytrack.web.health import router as health_router
 from studytrack.web.limits import RequestLimitMiddleware
-from studytrack.web.metrics import MetricsMiddleware, count_ingested
+from studytrack.web.metrics import MetricsMiddleware, count_ingested, read_pool_forever
 from studytrack.web.metrics import router as metrics_router
 from studytrack.web.requestid import RequestIdMiddleware
 from studytrack.web.routes.badge import router as badge_router
@@ -34,6 +38,12 @@ from studytrack.web.routes.events import router as events_router
 from studytrack.web.tracing import instrument_app
 
 log = logging.getLogger(__name__)
+# Tracing is `tracing.py`'s (OTEL_EXPORTER_OTLP_ENDPOINT); FastAPI's own would look for OpenTelemetry
+# providers on every request.
+NO_NATIVE_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+# The order routes are tried in: the ingest and read API first, the drop-in's, then operations.
+API_ROUTERS = (events_router, dropin_router, health_router, metrics_router, badge_router, dashboard_router)
 
 DESCRIPTION = """
 Study sessions in, chart-ready time buckets out.
@@ -60,9 +70,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.writer = EventWriter(pool, mode=lambda: current_mode(app), on_written=count_ingested)
     app.state.committer = GroupCommitter(app.state.writer)
     app.state.committer.start()
+    pool_reader = asyncio.create_task(read_pool_forever(pool))
     try:
         yield
     finally:
+        pool_reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pool_reader
         await app.state.committer.stop()
         await pool.close()
 
@@ -76,7 +90,13 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     log.info("database: %s", redact_url(url))
 
     # `/docs` and `/redoc` load Swagger UI and ReDoc from this service (`/static-offline-docs`), not a CDN.
-    app = FastAPIOffline(title="studytrack", version=__version__, description=DESCRIPTION, lifespan=_lifespan)
+    app = FastAPIOffline(
+        title="studytrack",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+        telemetry=NO_NATIVE_TELEMETRY,
+    )
     app.state.settings = settings
     app.state.pool = make_pool(url, settings)
     app.state.mode = None
@@ -98,12 +118,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)  # outermost: every log line of a request carries its id
     install_error_handlers(app)
-    app.include_router(health_router)
-    app.include_router(metrics_router)
-    app.include_router(events_router)
-    app.include_router(dropin_router)
-    app.include_router(badge_router)
-    app.include_router(dashboard_router)
+    add_routes(app, API_ROUTERS)
     app.mount(STATIC_PATH, static_files(), name="static")
     instrument_app(app)  # OpenTelemetry tracing, only when OTEL_EXPORTER_OTLP_ENDPOINT is set
     return app

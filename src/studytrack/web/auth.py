@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from cachetools import TTLCache
 from fastapi import Depends, Request
+from starlette.types import Scope
 
 from studytrack.auth.tokens import Principal, verify_token
 from studytrack.web.errors import ApiError, ErrorBody
@@ -42,10 +43,17 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _principal(request: Request, query_token: str | None = None) -> Principal:
-    if request.app.state.settings.auth_disabled:
-        return OPEN_ACCESS
-    header = request.headers.get("authorization", "")
+def _authorization(scope: Scope) -> str:
+    """The Authorization header ("" without one), read from the raw headers: no Headers object per request."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            header: str = value.decode("latin-1")
+            return header
+    return ""
+
+
+def _presented_token(header: str, query_token: str | None) -> str:
+    """The token the request presents (Bearer, Basic's password, or `?token=`); a 401 without one."""
     scheme, _, token = header.partition(" ")
     if not header and query_token:
         scheme, token = "bearer", query_token
@@ -53,12 +61,22 @@ async def _principal(request: Request, query_token: str | None = None) -> Princi
         scheme, token = "bearer", _basic_password(token)
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "missing_token", "send an API token: Authorization: Bearer <token>", headers=_CHALLENGE)
-    key = hashlib.sha256(token.strip().encode()).digest()
-    cache: TokenCache = request.app.state.token_cache
-    if (cached := cache.get(key)) is not None:
-        return cached
-    async with request.app.state.pool.connection() as conn:
-        principal = await verify_token(conn, token.strip())
+    return token.strip()
+
+
+async def _principal(request: Request, query_token: str | None = None) -> Principal:
+    state = request.app.state
+    if state.settings.auth_disabled:
+        return OPEN_ACCESS
+    token = _presented_token(_authorization(request.scope), query_token)
+    key = hashlib.sha256(token.encode()).digest()
+    cache: TokenCache = state.token_cache
+    try:
+        return cache[key]
+    except KeyError:  # not verified in the last TOKEN_CACHE_SECONDS
+        pass
+    async with state.pool.connection() as conn:
+        principal = await verify_token(conn, token)
     if principal is None:
         raise ApiError(401, "invalid_token", "the API token is unknown or revoked", headers=_CHALLENGE)
     cache[key] = principal

@@ -9,11 +9,11 @@ from __future__ import annotations
 from functools import cache
 from importlib.resources import files
 
-from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from studytrack import __version__
+from studytrack.web.flat import FlatRouter
 
 STATIC_PATH = "/static"
 # Only our own files: the page's script reads the token and calls the API with it.
@@ -27,7 +27,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-cache",
 }
 
-router = APIRouter(include_in_schema=False)
+router = FlatRouter(include_in_schema=False)  # no alias: the page loads its files by relative URLs
 
 
 @cache

@@ -9,9 +9,10 @@ and finishes in the background (psycopg closes a connection it cannot cancel; th
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -38,6 +39,24 @@ async def within(seconds: float, work: Coroutine[Any, Any, T]) -> T:
     raise TimeoutError(f"no answer within {seconds:g} s")
 
 
+def _wake(waiter: asyncio.Future[None], *_: object) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+async def _first_of(loop: asyncio.AbstractEventLoop, task: asyncio.Task[None], seconds: float) -> None:
+    """Until `task` is done or `seconds` have passed, whichever comes first (`asyncio.wait` for one task,
+    without its sets and per-call callbacks)."""
+    waiter = loop.create_future()
+    wake = functools.partial(_wake, waiter)
+    timer = loop.call_later(seconds, wake)
+    task.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+
+
 class DeadlineMiddleware:
     """Pure ASGI: a request that has not started its answer by the deadline gets a 503 `database_timeout`."""
 
@@ -58,14 +77,16 @@ class DeadlineMiddleware:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        task = asyncio.ensure_future(self.app(scope, receive, guarded_send))
+        loop = asyncio.get_running_loop()
+        work = cast(Coroutine[Any, Any, None], self.app(scope, receive, guarded_send))  # ASGI apps are coroutines
+        task = loop.create_task(work)
         try:
-            done, _ = await asyncio.wait({task}, timeout=self.seconds)
+            await _first_of(loop, task, self.seconds)
         except asyncio.CancelledError:  # the server cut the request (a quick shutdown): cut its work too
             task.cancel()
             task.add_done_callback(_retrieve)
             raise
-        if task in done or started:  # answered, or already streaming its answer: let it finish
+        if task.done() or started:  # answered, or already streaming its answer: let it finish
             await task
             return
         late = True

@@ -65,10 +65,12 @@ class RequestLimitMiddleware:
             return
         limit = self.max_batch_bytes if scope["path"].rstrip("/") == BATCH_PATH else self.max_body_bytes
         declared = _declared_length(scope)
-        if declared is not None and declared > limit:
+        if declared is None:  # chunked: only counting tells
+            await self._counted(scope, receive, send, limit)
+        elif declared > limit:
             await _too_large(limit)(scope, receive, send)
-            return
-        await self._counted(scope, receive, send, limit)
+        else:  # the server reads no more body than the declared length
+            await self.app(scope, receive, send)
 
     async def _counted(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         received = 0

@@ -6,7 +6,7 @@
 * `studytrack_ingested_events_total{outcome}`: sessions written by any ingest path (single POST, batch,
   drop-in), `inserted`, `duplicate` or `conflict`, counted once their transaction has committed.
 * `studytrack_db_pool_*`: the connection pool (open connections, idle ones, requests waiting, the maximum),
-  read from psycopg_pool when scraped and after each request.
+  read from psycopg_pool when scraped and once a second by each worker (`read_pool_forever`), busy or idle.
 
 Several gunicorn workers: set `PROMETHEUS_MULTIPROC_DIR` to an empty directory writable by the workers (the
 gunicorn configuration empties it at start and forgets the gauges of a worker that exits). Each worker then
@@ -19,6 +19,7 @@ scrapers rarely send one. Keep it off the public internet at the proxy when that
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Iterable
@@ -47,6 +48,7 @@ if MULTIPROCESS:  # the metrics below open their files there at once (the app im
     os.makedirs(os.environ[MULTIPROC_DIR], exist_ok=True)
 UNMATCHED = "unmatched"
 OUTCOMES = ("inserted", "duplicate", "conflict")
+POOL_READ_SECONDS = 1.0
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 REQUESTS = Counter(
@@ -101,6 +103,14 @@ def observe_pool(pool: AsyncConnectionPool[Any]) -> None:
         gauge.set(stats.get(key, 0))
 
 
+async def read_pool_forever(pool: AsyncConnectionPool[Any], seconds: float = POOL_READ_SECONDS) -> None:
+    """The pool gauges, read every `seconds` until cancelled: no request pays for them, and in multiprocess
+    mode an idle worker's gauges are as fresh as a busy one's."""
+    while True:
+        observe_pool(pool)
+        await asyncio.sleep(seconds)
+
+
 def _route(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "documented_path", None) or getattr(route, "path", None)  # one label per route
@@ -113,10 +123,13 @@ def _method(scope: Scope) -> str:
 
 
 class MetricsMiddleware:
-    """Pure ASGI: counts and times every HTTP request once its response is sent (or has failed)."""
+    """Pure ASGI: counts and times every HTTP request once its response is sent (or has failed). Each label
+    combination's samples are looked up once per worker, then kept (the labels are bounded)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -134,13 +147,17 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            method, route = _method(scope), _route(scope)
-            REQUESTS.labels(method, route, str(status)).inc()
-            LATENCY.labels(method, route).observe(time.perf_counter() - started)
-            app = scope.get("app")
-            pool = getattr(getattr(app, "state", None), "pool", None)
-            if pool is not None:
-                observe_pool(pool)
+            self._observe(_method(scope), _route(scope), status, time.perf_counter() - started)
+
+    def _observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        counter = self._counters.get((method, route, status))
+        if counter is None:
+            counter = self._counters[method, route, status] = REQUESTS.labels(method, route, str(status))
+        counter.inc()
+        timer = self._timers.get((method, route))
+        if timer is None:
+            timer = self._timers[method, route] = LATENCY.labels(method, route)
+        timer.observe(seconds)
 
 
 def _registry() -> CollectorRegistry:

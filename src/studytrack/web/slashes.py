@@ -10,24 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter
+from studytrack.web.flat import FlatRouter
 
 
 def other_spelling(path: str) -> str:
     return path.removesuffix("/") if path.endswith("/") else path + "/"
 
 
-class SlashTolerantRouter(APIRouter):
-    """Documented routes first, in their order, then the other spellings: a request in the documented spelling
-    is matched without trying any alias (routes are tried in order, on every request)."""
+class SlashTolerantRouter(FlatRouter):
+    """Each operation under its documented path and, as an alias (`documented_path` set: metrics' label), under
+    the other spelling. `flat.add_routes` tries every documented path before any alias."""
 
-    _documented = 0
-
-    def add_api_route(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
-        super().add_api_route(path, endpoint, **options)
-        documented = self.routes.pop()
-        self.routes.insert(self._documented, documented)
-        self._documented += 1
+    def add_operation(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        super().add_operation(path, endpoint, **options)
+        documented = self.routes[-1]
         if path.strip("/"):
-            super().add_api_route(other_spelling(path), endpoint, **(options | {"include_in_schema": False}))
-            self.routes[-1].documented_path = documented.path  # type: ignore[attr-defined]  # metrics' label
+            super().add_operation(other_spelling(path), endpoint, **(options | {"include_in_schema": False}))
+            self.routes[-1].documented_path = documented.path  # type: ignore[attr-defined]

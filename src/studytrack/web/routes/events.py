@@ -12,7 +12,7 @@ from studytrack.auth.tokens import Principal
 from studytrack.events import service
 from studytrack.events.batch import parse_events
 from studytrack.events.export import BucketExportQuery, to_csv, wanted_format
-from studytrack.events.ingest import Outcome, resolve
+from studytrack.events.ingest import GroupCommitter, Outcome, resolve
 from studytrack.events.models import (
     BUCKET_SERIES,
     BatchItem,
@@ -26,7 +26,7 @@ from studytrack.events.models import (
 from studytrack.events.params import SessionQuery, StatsQuery
 from studytrack.events.retention import refuse_expired
 from studytrack.web.auth import AUTH_ERRORS, AdminAccess, IngestAccess, ReadAccess, user_scope
-from studytrack.web.deps import CommitterDep, ConnectionDep, ModeDep, SettingsDep, WriterDep
+from studytrack.web.deps import ConnectionDep, ModeDep, SettingsDep, WriterDep
 from studytrack.web.errors import ApiError, ErrorBody
 from studytrack.web.limits import BODY_TOO_LARGE, UNREADABLE_BODY, URL_TOO_LONG
 from studytrack.web.slashes import SlashTolerantRouter
@@ -79,13 +79,13 @@ def _scoped(event: EventCreate, access: Principal) -> EventCreate:
     | BODY_TOO_LARGE
     | UNREADABLE_BODY,
 )
-async def create_event(
-    event: EventCreate, access: IngestAccess, committer: CommitterDep, settings: SettingsDep, response: Response
-) -> EventPublic:
+async def create_event(event: EventCreate, access: IngestAccess, request: Request, response: Response) -> EventPublic:
     """Record one study session. The 201 is sent only after the session is committed."""
+    state = request.app.state  # not dependencies: FastAPI solves each dependency anew on every request
     event = _scoped(event, access)
     now = datetime.now(UTC)
-    refuse_expired([event], retention=settings.retention, now=now, batch=False)
+    refuse_expired([event], retention=state.settings.retention, now=now, batch=False)
+    committer: GroupCommitter = state.committer
     result = await committer.submit(resolve(event, now=now))
     if result.outcome is Outcome.CONFLICT:
         raise ApiError(
