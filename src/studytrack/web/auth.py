@@ -20,6 +20,7 @@ from cachetools import TTLCache
 from fastapi import Depends, Request
 
 from studytrack.auth.tokens import Principal, verify_token
+from studytrack.web.deps import primary_or_stand_in
 from studytrack.web.errors import ApiError, ErrorBody
 
 TOKEN_CACHE_SECONDS = 30.0
@@ -57,7 +58,7 @@ async def _principal(request: Request, query_token: str | None = None) -> Princi
     cache: TokenCache = request.app.state.token_cache
     if (cached := cache.get(key)) is not None:
         return cached
-    async with request.app.state.pool.connection() as conn:
+    async with primary_or_stand_in(request.app).connection() as conn:  # the primary: a revocation counts at once
         principal = await verify_token(conn, token.strip())
     if principal is None:
         raise ApiError(401, "invalid_token", "the API token is unknown or revoked", headers=_CHALLENGE)
