@@ -7,6 +7,8 @@ from the replica, one with it from the primary.
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from studytrack.config import Settings
 from tests.conftest import Database
+from tests.environment import clean_environ
 from tests.helpers import Session, insert_sessions
 from tests.replicas.cluster import Cluster, replay_paused, wait_replayed
 from tests.replicas.conftest import replicated_app
@@ -181,3 +184,32 @@ def test_without_replicas_everything_reads_from_the_primary(app_client: TestClie
         assert response.json()["replicas"] == []
     else:
         assert reads_from(app_client, "primary") == from_primary + 1
+
+
+def export(cluster: Cluster, database: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """`studytrack export`, as an operator runs it, with the standby as its replica."""
+    env = clean_environ(
+        DATABASE_URL=cluster.primary_url(database),
+        DATABASE_REPLICA_URL=cluster.standby_url(database),
+        LOG_LEVEL="warning",
+        **settings,
+    )
+    command = [sys.executable, "-m", "studytrack", "export"]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_export_reads_a_replica_that_holds_every_session_committed_before_it_started(
+    replicated: TestClient, cluster: Cluster, replicated_database: str
+) -> None:
+    post_session(replicated, 20)
+    caught_up = export(cluster, replicated_database)
+    assert caught_up.returncode == 0, caught_up.stderr
+    assert "reading replica-1" in caught_up.stderr
+    assert len(caught_up.stdout.splitlines()) == 1 + 1
+
+    with replay_paused(cluster):
+        post_session(replicated, 25)
+        behind = export(cluster, replicated_database, REPLICA_MAX_LAG_SECONDS="0.5")
+    assert behind.returncode == 0, behind.stderr
+    assert "no replica has caught up; reading the primary" in behind.stderr
+    assert len(behind.stdout.splitlines()) == 1 + 2

@@ -35,6 +35,7 @@ from studytrack.database.pool import DictConnection, make_pool
 log = logging.getLogger(__name__)
 CHECK_SECONDS = 1.0  # how often the monitor looks: the lag's resolution and the longest a fault goes unseen
 CHECK_TIMEOUT_SECONDS = 2.0  # a server that has not answered a check by then counts as unreachable
+REPLAY_POLL_SECONDS = 0.05
 T = TypeVar("T")
 
 
@@ -88,7 +89,7 @@ class ReplicaSet:
         self.primary_reachable = True  # until a check says otherwise
         self._primary_url = primary_url
         self._primary: DictConnection | None = None
-        self._connect_timeout = max(1, math.ceil(min(settings.db_timeout_seconds, CHECK_TIMEOUT_SECONDS)))
+        self._connect_timeout = min(settings.db_timeout_seconds, CHECK_TIMEOUT_SECONDS)
         # Enough samples to measure any lag up to the bound; a replica behind all of them is lagging anyway.
         self._samples: deque[tuple[float, int]] = deque(maxlen=math.ceil(self.max_lag_seconds / CHECK_SECONDS) + 2)
         self._turn = itertools.count()
@@ -227,16 +228,52 @@ class ReplicaSet:
         return await _bounded(CHECK_TIMEOUT_SECONDS, run())
 
     async def _connect(self, url: str) -> DictConnection:
-        return await DictConnection.connect(
-            url,
-            autocommit=True,
-            row_factory=dict_row,
-            connect_timeout=self._connect_timeout,
-            application_name="studytrack-replica-monitor",
-        )
+        return await _connect(url, self._connect_timeout)
 
     @staticmethod
     async def _drop(conn: DictConnection | None) -> None:
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.close()
+
+
+async def _connect(url: str, seconds: float) -> DictConnection:
+    return await DictConnection.connect(
+        url,
+        autocommit=True,
+        row_factory=dict_row,
+        connect_timeout=max(1, math.ceil(seconds)),
+        application_name="studytrack-replica-monitor",
+    )
+
+
+async def _replays_up_to(url: str, position: int, deadline: float) -> bool:
+    """Whether the standby at `url` replays up to `position` before `deadline` (monotonic)."""
+    async with await _connect(url, CHECK_TIMEOUT_SECONDS) as conn:
+        while True:
+            row = await (await conn.execute(catalog.REPLICA_WAL_POSITION)).fetchone()
+            if row is None or not row["standby"] or row["lsn"] is None:
+                return False  # not a standby: never read
+            if int(row["lsn"]) >= position:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(REPLAY_POLL_SECONDS)
+
+
+async def caught_up_replica(primary_url: str, settings: Settings) -> tuple[str, str] | None:
+    """(name, URL) of the first replica that has replayed everything the primary had committed when asked,
+    waiting up to REPLICA_MAX_LAG_SECONDS in all; None: read the primary (`studytrack export`)."""
+    if not settings.database_replica_urls:
+        return None
+    async with await _connect(primary_url, settings.db_timeout_seconds) as conn:
+        row = await (await conn.execute(catalog.PRIMARY_WAL_POSITION)).fetchone()
+    assert row is not None
+    deadline = time.monotonic() + settings.replica_max_lag_seconds
+    for number, url in enumerate(settings.database_replica_urls, start=1):
+        try:
+            if await _replays_up_to(url, int(row["lsn"]), deadline):
+                return f"replica-{number}", url
+        except (psycopg.Error, OSError) as exc:
+            log.warning("replica-%d: unreachable (%s)", number, exc.__class__.__name__)
+    return None
