@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import signal
 import subprocess
 import tempfile
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import psutil
 import psycopg
 import pytest
 
@@ -130,3 +132,19 @@ def replay_paused(cluster: Cluster) -> Iterator[None]:
             yield
         finally:
             conn.execute("SELECT pg_wal_replay_resume()")
+
+
+def _signal_server(handle: Any, sig: signal.Signals) -> None:
+    postmaster = psutil.Process(handle.get_pid())
+    for process in [postmaster, *postmaster.children(recursive=True)]:
+        os.kill(process.pid, sig)
+
+
+@contextmanager
+def hung(handle: Any) -> Iterator[None]:
+    """The server's processes SIGSTOPped: connections stay open and nothing answers, as on a frozen host."""
+    _signal_server(handle, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        _signal_server(handle, signal.SIGCONT)

@@ -21,7 +21,7 @@ from studytrack.config import Settings
 from tests.conftest import Database
 from tests.environment import clean_environ
 from tests.helpers import Session, insert_sessions
-from tests.replicas.cluster import Cluster, replay_paused, wait_replayed
+from tests.replicas.cluster import Cluster, hung, replay_paused, wait_replayed
 from tests.replicas.conftest import replicated_app
 
 PRIMARY = {"X-Read-From": "primary"}
@@ -150,6 +150,25 @@ def test_a_replica_further_behind_than_the_bound_is_skipped_until_it_catches_up(
         assert reads_from(client, "replica-1") == from_replica + 1
         assert 'studytrack_db_replica_up{replica="replica-1"} 1.0' in client.get("/metrics").text
         Database(client).execute("DELETE FROM api_tokens WHERE name = 'lag-test'")
+
+
+def test_a_hung_replica_delays_a_read_by_at_most_a_second_then_reads_go_to_the_primary(
+    replicated: TestClient, cluster: Cluster
+) -> None:
+    post_session(replicated, 15)
+    wait_replayed(cluster)
+    assert replica_health(replicated)["state"] == "ok"
+    answers = []
+    with hung(cluster.standby):
+        deadline = time.monotonic() + 3.5  # past the monitor's check timeout (2 s)
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            response = replicated.get("/api/stats/")
+            answers.append((response.status_code, time.monotonic() - started, response.json()["total_sessions"]))
+        assert replica_health(replicated)["state"] == "unreachable"
+    assert {(status, sessions) for status, _, sessions in answers} == {(200, 1)}
+    assert max(seconds for _, seconds, _ in answers) < 1.5, answers
+    wait_for_state(replicated, "ok")
 
 
 def test_a_replica_url_that_names_a_primary_is_never_read(

@@ -6,6 +6,7 @@ a thread pool, a thread hop per request that the hot ingest path cannot afford.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Annotated, Any, Literal
@@ -50,19 +51,44 @@ async def current_mode(app: FastAPI) -> DatabaseMode:
     return mode
 
 
+async def _replica_connection(pool: AsyncConnectionPool[Any], stack: AsyncExitStack) -> AsyncConnection[Any] | None:
+    """A connection from a replica's pool within REPLICA_CHECKOUT_SECONDS, or None (down, hung or saturated).
+
+    The pool's own timeout does not cover its check of the connection, which a hung server never answers:
+    past the time the checkout is abandoned, and a connection it still gets goes back to the pool."""
+    checkout = asyncio.ensure_future(pool.getconn(REPLICA_CHECKOUT_SECONDS))
+    done, _ = await asyncio.wait({checkout}, timeout=REPLICA_CHECKOUT_SECONDS)
+    if checkout not in done:
+        checkout.cancel()
+        checkout.add_done_callback(lambda task: _give_back(pool, task))
+        return None
+    try:
+        conn: AsyncConnection[Any] = checkout.result()
+    except (PoolTimeout, psycopg.OperationalError):
+        return None
+    stack.push_async_callback(pool.putconn, conn)
+    return conn
+
+
+def _give_back(pool: AsyncConnectionPool[Any], checkout: asyncio.Future[Any]) -> None:
+    if not checkout.cancelled() and checkout.exception() is None:
+        _returning.add(task := asyncio.ensure_future(pool.putconn(checkout.result())))
+        task.add_done_callback(_returning.discard)
+
+
+_returning: set[asyncio.Future[None]] = set()  # connections on their way back to a pool, referenced until done
+
+
 async def _read_connection(app: FastAPI, stack: AsyncExitStack, *, primary: bool) -> AsyncConnection[Any]:
     replicas: ReplicaSet | None = app.state.replicas
     if replicas is not None and not primary and (replica := replicas.pick()) is not None:
-        try:
-            conn = await stack.enter_async_context(replica.pool.connection(timeout=REPLICA_CHECKOUT_SECONDS))
-        except (PoolTimeout, psycopg.OperationalError):
-            replicas.set_unreachable(replica)
-        else:
+        if (conn := await _replica_connection(replica.pool, stack)) is not None:
             count_read(replica.name)
             return conn
+        replicas.set_unreachable(replica)
     count_read("primary")
-    conn = await stack.enter_async_context(app.state.pool.connection())
-    return conn
+    primary_conn: AsyncConnection[Any] = await stack.enter_async_context(app.state.pool.connection())
+    return primary_conn
 
 
 async def get_read_connection(

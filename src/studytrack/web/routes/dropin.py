@@ -129,7 +129,7 @@ async def list_sessions(
     return [TrackerSession.of(event) for event in reversed(newest_first[:MAX_SESSIONS])]
 
 
-@router.get("/stats", response_model=Stats, responses=AUTH_ERRORS)
+@router.get("/stats", response_model=Stats, responses=_INVALID | AUTH_ERRORS)
 async def read_stats(access: ReadAccess, conn: ReadConnectionDep, settings: SettingsDep) -> Stats:
     """Total minutes and sessions, overall and per tag."""
     filters = StatsQuery(user_id=access.user_id)
