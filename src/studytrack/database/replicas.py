@@ -129,7 +129,10 @@ class ReplicaSet:
         for replica in self.replicas:
             log.info("%s: %s", replica.name, redact_url(replica.url))
             await replica.pool.open(wait=False)  # serve even while a replica is still starting
-        await self.check()  # the first request already knows where to read
+        try:
+            await self.check()  # the first request already knows where to read
+        except Exception:  # never keep the service from starting; the monitor tries again in a second
+            log.exception("replica check failed")
         self._task = asyncio.create_task(self._watch(), name="replica-monitor")
 
     async def close(self) -> None:

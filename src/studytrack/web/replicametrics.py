@@ -14,6 +14,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge
 
 from studytrack.database.replicas import ReplicaSet, ReplicaState
+from studytrack.web import metrics  # noqa: F401  (first: it makes PROMETHEUS_MULTIPROC_DIR, where these open files)
 
 READS = Counter("studytrack_db_reads", "Database reads by where they went: primary, or a replica's name.", ["target"])
 PRIMARY_UP = Gauge(
