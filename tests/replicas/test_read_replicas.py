@@ -6,6 +6,7 @@ from the replica, one with it from the primary.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import subprocess
 import sys
@@ -18,11 +19,12 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from studytrack.config import Settings
+from studytrack.web.app import create_app
 from tests.conftest import Database
 from tests.environment import clean_environ
 from tests.helpers import Session, insert_sessions
 from tests.replicas.cluster import Cluster, hung, replay_paused, wait_replayed
-from tests.replicas.conftest import replicated_app
+from tests.replicas.conftest import replica_settings, replicated_app
 
 PRIMARY = {"X-Read-From": "primary"}
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -169,6 +171,32 @@ def test_a_hung_replica_delays_a_read_by_at_most_a_second_then_reads_go_to_the_p
     assert {(status, sessions) for status, _, sessions in answers} == {(200, 1)}
     assert max(seconds for _, seconds, _ in answers) < 1.5, answers
     wait_for_state(replicated, "ok")
+
+
+UNREACHABLE = "postgresql://postgres@127.0.0.1:9/postgres"  # discard port: nothing listens
+
+
+def test_started_while_the_primary_is_down_the_service_reads_from_the_replica_and_refuses_writes_fast(
+    replicated: TestClient, cluster: Cluster, replicated_database: str, backend_settings: Settings
+) -> None:
+    """Mode detection and token checks too come from the replica: nothing is cached from an earlier primary."""
+    post_session(replicated, 35)
+    token = Database(replicated).create_token("primary-down", ["ingest", "read"])
+    wait_replayed(cluster)
+    configured = replica_settings(backend_settings, cluster, replicated_database, max_lag=5.0)
+    fast = dataclasses.replace(configured, db_timeout_seconds=1.0)
+    with TestClient(create_app(fast, database_url=UNREACHABLE)) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        health = client.get("/healthz")
+        assert health.status_code == 200
+        assert (health.json()["status"], health.json()["database"]) == ("degraded", "unreachable")
+        assert client.get("/api/stats/").json()["total_sessions"] == 1
+        assert client.get(f"/api/events/?duration=1%20day&{RANGE}").status_code == 200
+        started = time.monotonic()
+        refused = client.post("/api/events/", json={"tag": "cka", "minutes": 5})
+        assert refused.status_code == 503
+        assert refused.json()["code"] == "database_unavailable"
+        assert time.monotonic() - started < 4.0
 
 
 def test_a_replica_url_that_names_a_primary_is_never_read(
