@@ -55,7 +55,7 @@ class Replica:
     standby: bool = False
     lag_seconds: float | None = None  # None: not measured (never caught up yet, or the primary is unreachable)
     caught_up_at: float | None = None  # monotonic time of the newest primary sample it has replayed
-    lost: bool = False  # unreachable since it last answered: its pool is replaced when it answers again
+    lost: bool = False  # failed a check since it last answered one: its pool is replaced when it answers again
     monitor: DictConnection | None = field(default=None, repr=False)
 
 
@@ -120,10 +120,12 @@ class ReplicaSet:
         return None if self.primary_reachable else self.pick()
 
     def set_unreachable(self, replica: Replica) -> None:
-        """A request could not reach it: no more reads there until a check finds it again."""
+        """A read got no connection there in time: no more reads there until the next check.
+
+        Its pool is kept: a busy replica looks the same to a read, and only the monitor can tell it is gone."""
         if replica.reachable:
-            log.warning("%s: no connection for a read; reading from the primary until it answers a check", replica.name)
-        replica.reachable, replica.lost = False, True
+            log.warning("%s: no connection for a read; reading from the primary until the next check", replica.name)
+        replica.reachable = False
 
     async def open(self) -> None:
         for replica in self.replicas:

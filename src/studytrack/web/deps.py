@@ -24,6 +24,7 @@ from studytrack.web.replicametrics import count_read
 
 # A replica that cannot hand out a connection this fast is skipped: the read goes to the primary at once.
 REPLICA_CHECKOUT_SECONDS = 1.0
+_returning: set[asyncio.Future[None]] = set()  # connections on their way back to a pool, referenced until done
 
 
 async def get_settings(request: Request) -> Settings:
@@ -57,10 +58,13 @@ async def _replica_connection(pool: AsyncConnectionPool[Any], stack: AsyncExitSt
     The pool's own timeout does not cover its check of the connection, which a hung server never answers:
     past the time the checkout is abandoned, and a connection it still gets goes back to the pool."""
     checkout = asyncio.ensure_future(pool.getconn(REPLICA_CHECKOUT_SECONDS))
-    done, _ = await asyncio.wait({checkout}, timeout=REPLICA_CHECKOUT_SECONDS)
+    try:
+        done, _ = await asyncio.wait({checkout}, timeout=REPLICA_CHECKOUT_SECONDS)
+    except BaseException:  # the request itself was cancelled (deadline, shutdown): lose no connection
+        _abandon(pool, checkout)
+        raise
     if checkout not in done:
-        checkout.cancel()
-        checkout.add_done_callback(lambda task: _give_back(pool, task))
+        _abandon(pool, checkout)
         return None
     try:
         conn: AsyncConnection[Any] = checkout.result()
@@ -70,13 +74,15 @@ async def _replica_connection(pool: AsyncConnectionPool[Any], stack: AsyncExitSt
     return conn
 
 
+def _abandon(pool: AsyncConnectionPool[Any], checkout: asyncio.Future[Any]) -> None:
+    checkout.cancel()
+    checkout.add_done_callback(lambda task: _give_back(pool, task))
+
+
 def _give_back(pool: AsyncConnectionPool[Any], checkout: asyncio.Future[Any]) -> None:
     if not checkout.cancelled() and checkout.exception() is None:
         _returning.add(task := asyncio.ensure_future(pool.putconn(checkout.result())))
         task.add_done_callback(_returning.discard)
-
-
-_returning: set[asyncio.Future[None]] = set()  # connections on their way back to a pool, referenced until done
 
 
 async def _read_connection(app: FastAPI, stack: AsyncExitStack, *, primary: bool) -> AsyncConnection[Any]:
