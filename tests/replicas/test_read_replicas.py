@@ -11,6 +11,7 @@ import random
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -83,9 +84,11 @@ def test_every_read_comes_from_the_replica_and_x_read_from_primary_sees_your_own
         for path in READS:
             assert replicated.get(path).text == before[path], f"{path}: the replica's answer, without the write"
             assert replicated.get(path, headers=PRIMARY).text != before[path], f"{path}: the primary's, with it"
-        assert replicated.get(f"/api/events/{event_id}/").status_code == 404
-        assert replicated.get(f"/api/events/{event_id}/", headers=PRIMARY).status_code == 200
-    assert reads_from(replicated, "replica-1") == from_replica + len(READS) + 1
+        from_primary = reads_from(replicated, "primary")
+        assert replicated.get(f"/api/events/{event_id}/").status_code == 200, "not on the replica: the primary's"
+        assert reads_from(replicated, "primary") == from_primary + 1
+        assert replicated.get(f"/api/events/{uuid.uuid4()}/").status_code == 404
+    assert reads_from(replicated, "replica-1") == from_replica + len(READS) + 2
 
     wait_replayed(cluster)
     assert replicated.get("/api/stats/").json()["total_sessions"] == 2

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Annotated, Any, Literal
 
 import psycopg
@@ -24,6 +24,7 @@ from studytrack.web.replicametrics import count_read
 
 # A replica that cannot hand out a connection this fast is skipped: the read goes to the primary at once.
 REPLICA_CHECKOUT_SECONDS = 1.0
+PRIMARY = "primary"
 _returning: set[asyncio.Future[None]] = set()  # connections on their way back to a pool, referenced until done
 
 
@@ -85,16 +86,28 @@ def _give_back(pool: AsyncConnectionPool[Any], checkout: asyncio.Future[Any]) ->
         task.add_done_callback(_returning.discard)
 
 
-async def _read_connection(app: FastAPI, stack: AsyncExitStack, *, primary: bool) -> AsyncConnection[Any]:
+async def _read_connection(app: FastAPI, stack: AsyncExitStack, *, primary: bool) -> tuple[AsyncConnection[Any], str]:
+    """A connection for a read and where it goes: a replica's name, or `primary`."""
     replicas: ReplicaSet | None = app.state.replicas
     if replicas is not None and not primary and (replica := replicas.pick()) is not None:
         if (conn := await _replica_connection(replica.pool, stack)) is not None:
             count_read(replica.name)
-            return conn
+            return conn, replica.name
         replicas.set_unreachable(replica)
-    count_read("primary")
-    primary_conn: AsyncConnection[Any] = await stack.enter_async_context(app.state.pool.connection())
-    return primary_conn
+    return await stack.enter_async_context(primary_connection(app)), PRIMARY
+
+
+@asynccontextmanager
+async def primary_connection(app: FastAPI) -> AsyncIterator[AsyncConnection[Any]]:
+    """A read on the primary, counted as one."""
+    count_read(PRIMARY)
+    async with app.state.pool.connection() as conn:
+        yield conn
+
+
+def read_on_replica(request: Request) -> bool:
+    """Whether this request's read connection is a replica's (a moment behind the primary)."""
+    return getattr(request.state, "read_from", PRIMARY) != PRIMARY
 
 
 async def get_read_connection(
@@ -109,7 +122,8 @@ async def get_read_connection(
 ) -> AsyncIterator[AsyncConnection[Any]]:
     """A connection for a read: a fresh replica's when there is one (docs/scaling.md), else the primary's."""
     async with AsyncExitStack() as stack:
-        yield await _read_connection(request.app, stack, primary=x_read_from == "primary")
+        conn, request.state.read_from = await _read_connection(request.app, stack, primary=x_read_from == PRIMARY)
+        yield conn
 
 
 async def get_mode(request: Request) -> DatabaseMode:

@@ -26,7 +26,15 @@ from studytrack.events.models import (
 )
 from studytrack.events.params import SessionQuery, StatsQuery
 from studytrack.web.auth import AUTH_ERRORS, AdminAccess, IngestAccess, ReadAccess, user_scope
-from studytrack.web.deps import CommitterDep, ModeDep, ReadConnectionDep, SettingsDep, WriterDep
+from studytrack.web.deps import (
+    CommitterDep,
+    ModeDep,
+    ReadConnectionDep,
+    SettingsDep,
+    WriterDep,
+    primary_connection,
+    read_on_replica,
+)
 from studytrack.web.errors import ApiError, ErrorBody
 from studytrack.web.limits import BODY_TOO_LARGE, UNREADABLE_BODY, URL_TOO_LONG
 from studytrack.web.slashes import SlashTolerantRouter
@@ -154,8 +162,11 @@ async def read_buckets(
 
 
 @router.get("/events/{event_id}/", response_model=EventPublic, responses={404: {"model": ErrorBody}})
-async def read_event(event_id: uuid.UUID, access: ReadAccess, conn: ReadConnectionDep) -> EventPublic:
+async def read_event(event_id: uuid.UUID, access: ReadAccess, conn: ReadConnectionDep, request: Request) -> EventPublic:
     event = await service.get_event(conn, event_id=event_id)
+    if event is None and read_on_replica(request):  # an id just written may not be replayed yet: ask the primary
+        async with primary_connection(request.app) as primary:
+            event = await service.get_event(primary, event_id=event_id)
     if event is None or (access.user_id is not None and event.user_id != access.user_id):
         raise ApiError(404, "event_not_found", f"no study session with id {event_id}")
     return event
