@@ -104,7 +104,7 @@ def test_reads_answer_through_a_replica_outage_and_a_primary_outage_and_both_rec
 
             # The standby stops: reads go to the primary, writes carry on.
             stop_server(cluster.standby)
-            replica_down = reads_while(client, 1.0)
+            replica_down = reads_while(client, 2.0)
             assert replica_state(client) == "unreachable"
             assert health(client)["status"] == "ok"
             assert post(client, 20).status_code == 201
@@ -125,6 +125,7 @@ def test_reads_answer_through_a_replica_outage_and_a_primary_outage_and_both_rec
             # The primary stops: writes fail fast, reads (and a token never checked before) answer from the replica.
             stop_server(cluster.primary)
             wait_until(lambda: health(client)["status"] == "degraded", 10, "/healthz to report degraded")
+            health_down, health_seconds = timed(lambda: client.get("/healthz"))
             write_down, write_seconds = timed(lambda: post(client, 30))
             primary_down = reads_while(client, 1.0)
             first_use = client.get("/api/stats/", headers={"Authorization": f"Bearer {unused_token}"})
@@ -143,12 +144,16 @@ def test_reads_answer_through_a_replica_outage_and_a_primary_outage_and_both_rec
         "reads_while_primary_down": len(primary_down),
         "slowest_read_while_primary_down_seconds": round(max(took for _, took in primary_down), 2),
         "write_while_primary_down_seconds": round(write_seconds, 2),
+        "health_while_primary_down_seconds": round(health_seconds, 2),
     }
     record(f"replica_outage_{backend}", figures)
     assert {status for status, _ in replica_down} == {200}
+    assert len(replica_down) >= 5, "after the first read, the rest go straight to the primary"
     assert {status for status, _ in primary_down} == {200}
     assert figures["slowest_read_while_replica_down_seconds"] < READ_SECONDS
     assert figures["slowest_read_while_primary_down_seconds"] < READ_SECONDS
+    assert (health_down.status_code, health_down.json()["status"]) == (200, "degraded")
+    assert figures["health_while_primary_down_seconds"] < 1.0, "the monitor's finding: no probe to wait for"
     assert write_down.status_code == 503, write_down.text
     assert write_down.json()["code"] == "database_unavailable"
     assert figures["write_while_primary_down_seconds"] < FAST

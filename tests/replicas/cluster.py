@@ -7,6 +7,7 @@ The standby is made as an operator would: `pg_basebackup -R` (it writes `standby
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import signal
@@ -137,7 +138,8 @@ def replay_paused(cluster: Cluster) -> Iterator[None]:
 def _signal_server(handle: Any, sig: signal.Signals) -> None:
     postmaster = psutil.Process(handle.get_pid())
     for process in [postmaster, *postmaster.children(recursive=True)]:
-        os.kill(process.pid, sig)
+        with contextlib.suppress(ProcessLookupError):  # a backend whose client left exits as soon as it runs
+            os.kill(process.pid, sig)
 
 
 @contextmanager

@@ -58,12 +58,14 @@ async def _probe(pool: AsyncConnectionPool[Any]) -> tuple[DatabaseMode, Timescal
     responses={503: {"model": HealthUnavailable, "description": "The database is unreachable."}},
 )
 async def healthz(request: Request) -> Health | JSONResponse:
-    settings = request.app.state.settings
+    settings, replicas = request.app.state.settings, request.app.state.replicas
+    if replicas is not None and not replicas.primary_reachable:  # the replica monitor knows: no probe to wait for
+        return _primary_unreachable(replicas, request.app.state.mode)
     try:  # `within`: answers at the timeout, not after psycopg has cancelled the query on a hung database
         mode, timescale = await within(settings.db_timeout_seconds, _probe(request.app.state.pool))
     except Exception as exc:  # any failure to reach the database is "unavailable", never a 500
         log.warning("health check: database unreachable (%s)", exc.__class__.__name__)
-        return _primary_unreachable(request.app.state.replicas, request.app.state.mode)
+        return _primary_unreachable(replicas, request.app.state.mode)
     request.app.state.mode = mode
     return Health(
         status="ok",
@@ -72,7 +74,7 @@ async def healthz(request: Request) -> Health | JSONResponse:
         timescaledb=mode.timescaledb_version,
         version=__version__,
         timescale=timescale,
-        replicas=_replicas(request.app.state.replicas),
+        replicas=_replicas(replicas),
     )
 
 
