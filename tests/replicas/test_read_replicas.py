@@ -263,3 +263,18 @@ def test_export_reads_a_replica_that_holds_every_session_committed_before_it_sta
     assert behind.returncode == 0, behind.stderr
     assert "no replica has caught up; reading the primary" in behind.stderr
     assert len(behind.stdout.splitlines()) == 1 + 2
+
+
+def test_a_browser_on_another_origin_may_send_x_read_from(settings: Settings) -> None:
+    cors = dataclasses.replace(settings, cors_origins=("https://a.example",))
+    client = TestClient(create_app(cors, database_url=UNREACHABLE))  # a preflight needs no database
+    preflight = client.options(
+        "/api/stats/",
+        headers={
+            "Origin": "https://a.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization, x-read-from",
+        },
+    )
+    assert preflight.status_code == 200
+    assert "x-read-from" in preflight.headers["access-control-allow-headers"].lower()

@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             allow_origins=list(settings.cors_origins),
             allow_credentials="*" not in settings.cors_origins,  # never `*` together with credentials
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "X-Read-From"],  # X-Read-From: read your own writes
         )
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)  # outermost: every log line of a request carries its id
