@@ -125,3 +125,39 @@ def test_a_password_in_the_database_urls_query_string_is_redacted() -> None:
         "postgresql://app@db/study?password=***&sslmode=require"
     )
     assert "s3cret" not in redact_url("postgresql://app:pw@db/study?pass%77ord=s3cret")
+
+
+def test_replica_urls_are_unset_by_default_and_read_as_a_comma_separated_list(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_settings(clean_env)
+    assert (settings.database_replica_urls, settings.replica_max_lag_seconds) == ((), 5.0)
+    monkeypatch.setenv("DATABASE_REPLICA_URL", "postgres://u:p@replica-a/app, postgresql+psycopg://u:p@replica-b/app")
+    monkeypatch.setenv("REPLICA_MAX_LAG_SECONDS", "2.5")
+    settings = load_settings(clean_env)
+    assert settings.database_replica_urls == ("postgresql://u:p@replica-a/app", "postgresql://u:p@replica-b/app")
+    assert settings.replica_max_lag_seconds == 2.5
+
+
+def test_a_multi_host_replica_url_stays_one_url(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_REPLICA_URL", "postgresql://u@r1:5432,r2:5432/app?target_session_attrs=standby")
+    assert load_settings(clean_env).database_replica_urls == (
+        "postgresql://u@r1:5432,r2:5432/app?target_session_attrs=standby",
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("DATABASE_REPLICA_URL", "mysql://replica/app"),
+        ("DATABASE_REPLICA_URL", "postgresql://replica-a/app,mysql://replica-b/app"),
+        ("REPLICA_MAX_LAG_SECONDS", "0"),
+        ("REPLICA_MAX_LAG_SECONDS", "soon"),
+    ],
+)
+def test_a_bad_replica_setting_fails_fast_naming_its_key(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, key: str, value: str
+) -> None:
+    monkeypatch.setenv(key, value)
+    with pytest.raises(SettingsError, match=key):
+        load_settings(clean_env)

@@ -20,6 +20,8 @@ TIMESCALEDB_MODES = ("auto", "off", "required")
 # An API token's shape (`st_<key id>_<secret>`) with a secret of at least 256 bits of base64url.
 ADMIN_TOKEN_SHAPE = re.compile(r"st_[A-Za-z0-9]{8,32}_[A-Za-z0-9_-]{43,128}")
 ADMIN_TOKEN_MIN_DISTINCT = 16  # distinct characters in the secret: refuses "aaaa..." and short cycles
+# Split a URL list only before a scheme: a libpq multi-host URL (`postgresql://h1,h2/db`) has commas of its own.
+_URL_LIST = re.compile(r",(?=\s*[A-Za-z][A-Za-z0-9+.-]*://)")
 
 
 class SettingsError(ValueError):
@@ -30,6 +32,8 @@ class SettingsError(ValueError):
 class Settings:
     database_url: str | None
     studytrack_home: Path
+    database_replica_urls: tuple[str, ...] = ()  # hot standbys that serve reads (docs/scaling.md)
+    replica_max_lag_seconds: float = 5.0
     port: int = 8000
     web_concurrency: int = 2
     log_level: str = "info"
@@ -107,6 +111,25 @@ def _database_url(config: Config) -> str | None:
     return f"postgresql://{credentials}@{host}:{port}/{name}"
 
 
+def _replica_urls(config: Config) -> tuple[str, ...]:
+    """DATABASE_REPLICA_URL: one or more comma-separated URLs, each in a scheme DATABASE_URL accepts."""
+    urls = [url.strip() for url in _URL_LIST.split(str(config("DATABASE_REPLICA_URL", default="")))]
+    try:
+        return tuple(normalize_database_url(url) for url in urls if url)
+    except SettingsError:
+        raise SettingsError(
+            "setting DATABASE_REPLICA_URL must be comma-separated URLs starting with postgres://, postgresql:// "
+            "or postgresql+psycopg://"
+        ) from None
+
+
+def _positive_seconds(config: Config, key: str, default: float) -> float:
+    seconds = _read(config, key, default, float)
+    if not isinstance(seconds, float) or not seconds > 0:
+        raise SettingsError(f"setting {key} must be a positive number of seconds, got {seconds!r}")
+    return seconds
+
+
 def _chunk_interval(config: Config) -> timedelta:
     days = _read(config, "CHUNK_TIME_INTERVAL_DAYS", 7, int)
     return timedelta(days=_positive("CHUNK_TIME_INTERVAL_DAYS", days))
@@ -152,6 +175,8 @@ def load_settings(env_file: Path | None = None) -> Settings:
 
     return Settings(
         database_url=_database_url(config),
+        database_replica_urls=_replica_urls(config),
+        replica_max_lag_seconds=_positive_seconds(config, "REPLICA_MAX_LAG_SECONDS", 5.0),
         studytrack_home=Path(str(config("STUDYTRACK_HOME", default=".studytrack"))).resolve(),
         port=_positive("PORT", _read(config, "PORT", 8000, int)),
         web_concurrency=_positive(

@@ -32,6 +32,7 @@ from studytrack.config import Settings
 from studytrack.database.migrate import run_migrations
 from studytrack.database.mode import DatabaseMode, detect_mode
 from studytrack.database.pool import make_pool
+from studytrack.database.replicas import caught_up_replica
 from studytrack.events.demo import demo_sessions
 from studytrack.events.ingest import EventWriter, NewEvent, Outcome, resolve
 from studytrack.events.models import Label, error_message
@@ -213,8 +214,21 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _export_source(url: str, settings: Settings) -> str:
+    """A replica that holds every session committed by now, else the primary (docs/scaling.md)."""
+    replica = await caught_up_replica(url, settings)
+    if replica is None:
+        if settings.database_replica_urls:
+            print("studytrack export: no replica has caught up; reading the primary", file=sys.stderr)
+        return url
+    name, replica_url = replica
+    print(f"studytrack export: reading {name}", file=sys.stderr)
+    return replica_url
+
+
 async def _run_export(url: str, settings: Settings, filters: EventFilters, fmt: str, output: Path | None) -> int:
     timeout = max(1, math.ceil(settings.db_timeout_seconds))
+    url = await _export_source(url, settings)
     async with await psycopg.AsyncConnection.connect(url, connect_timeout=timeout) as conn:
         await conn.execute("SET TIME ZONE 'UTC'")
         await conn.execute("SELECT 'events'::regclass")  # no table: fail before anything is written

@@ -40,3 +40,8 @@ COMPRESSION_RATIO = """
     FROM hypertable_compression_stats('events')
 """
 EVENT_TOTALS = "SELECT count(*) AS events, min(time) AS first_event, max(time) AS last_event FROM events"
+# Read replicas (`replicas.py`): WAL positions as byte offsets, comparable across servers of one cluster.
+PRIMARY_WAL_POSITION = "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::numeric AS lsn"
+REPLICA_WAL_POSITION = (
+    "SELECT pg_is_in_recovery() AS standby, (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::numeric AS lsn"
+)

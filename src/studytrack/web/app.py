@@ -19,18 +19,20 @@ from studytrack import __version__
 from studytrack.config import Settings, get_settings, redact_url
 from studytrack.database.mode import DatabaseMode, detect_mode
 from studytrack.database.pool import make_pool
+from studytrack.database.replicas import ReplicaSet
 from studytrack.events.ingest import EventWriter, GroupCommitter
 from studytrack.web.auth import token_cache
 from studytrack.web.dashboard import STATIC_PATH, static_files
 from studytrack.web.dashboard import router as dashboard_router
 from studytrack.web.deadline import MARGIN_SECONDS, DeadlineMiddleware, within
-from studytrack.web.deps import current_mode
+from studytrack.web.deps import current_mode, primary_or_stand_in
 from studytrack.web.errors import install_error_handlers
 from studytrack.web.flat import add_routes
 from studytrack.web.health import router as health_router
 from studytrack.web.limits import RequestLimitMiddleware
 from studytrack.web.metrics import MetricsMiddleware, count_ingested, read_pool_forever
 from studytrack.web.metrics import router as metrics_router
+from studytrack.web.replicametrics import observe_replicas
 from studytrack.web.requestid import RequestIdMiddleware
 from studytrack.web.routes.badge import router as badge_router
 from studytrack.web.routes.dropin import router as dropin_router
@@ -60,10 +62,13 @@ async def _detect_mode(pool: AsyncConnectionPool[Any]) -> DatabaseMode:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    pool = app.state.pool
+    pool, replicas = app.state.pool, app.state.replicas
     await pool.open(wait=False)  # serve (503s) even while the database is still starting
+    if replicas is not None:
+        await replicas.open()
     try:
-        app.state.mode = await within(app.state.settings.db_timeout_seconds, _detect_mode(pool))
+        mode_source = primary_or_stand_in(app)  # the mode is the same on every server of the cluster
+        app.state.mode = await within(app.state.settings.db_timeout_seconds, _detect_mode(mode_source))
         log.info("database mode: %s (PostgreSQL %s)", app.state.mode.name, app.state.mode.server_version)
     except Exception as exc:
         log.warning("database not reachable at start-up (%s); will retry per request", exc.__class__.__name__)
@@ -78,6 +83,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await pool_reader
         await app.state.committer.stop()
+        if replicas is not None:
+            await replicas.close()
         await pool.close()
 
 
@@ -99,6 +106,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     )
     app.state.settings = settings
     app.state.pool = make_pool(url, settings)
+    # Reads may go to hot standbys; writes, token checks and migrations always go to the primary (docs/scaling.md).
+    replicated = bool(settings.database_replica_urls)
+    app.state.replicas = ReplicaSet(url, settings, on_checked=observe_replicas) if replicated else None
     app.state.mode = None
     app.state.token_cache = token_cache()
     if settings.auth_disabled:
@@ -113,7 +123,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             allow_origins=list(settings.cors_origins),
             allow_credentials="*" not in settings.cors_origins,  # never `*` together with credentials
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "X-Read-From"],  # X-Read-From: read your own writes
         )
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)  # outermost: every log line of a request carries its id

@@ -21,6 +21,7 @@ from fastapi import Depends, Request
 from starlette.types import Scope
 
 from studytrack.auth.tokens import Principal, verify_token
+from studytrack.web.deps import primary_or_stand_in
 from studytrack.web.errors import ApiError, ErrorBody
 
 TOKEN_CACHE_SECONDS = 30.0
@@ -75,7 +76,7 @@ async def _principal(request: Request, query_token: str | None = None) -> Princi
         return cache[key]
     except KeyError:  # not verified in the last TOKEN_CACHE_SECONDS
         pass
-    async with state.pool.connection() as conn:
+    async with primary_or_stand_in(request.app).connection() as conn:  # the primary: a revocation counts at once
         principal = await verify_token(conn, token)
     if principal is None:
         raise ApiError(401, "invalid_token", "the API token is unknown or revoked", headers=_CHALLENGE)

@@ -1,4 +1,4 @@
-"""`GET /healthz`: is the database reachable, and in which mode."""
+"""`GET /healthz`: is the database reachable, and in which mode; with read replicas, how each one is doing."""
 
 from __future__ import annotations
 
@@ -8,16 +8,23 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from studytrack import __version__
 from studytrack.database.mode import DatabaseMode, detect_mode
+from studytrack.database.replicas import ReplicaSet, ReplicaState
 from studytrack.database.status import TimescaleStatus, timescale_status
 from studytrack.web.deadline import within
 from studytrack.web.slashes import SlashTolerantRouter
 
 log = logging.getLogger(__name__)
 router = SlashTolerantRouter(tags=["health"])
+
+
+class ReplicaHealth(BaseModel):
+    name: str = Field(description="`replica-1`, ... in the order of DATABASE_REPLICA_URL.")
+    state: ReplicaState = Field(description="`ok` serves reads; `lagging`, `unreachable` and `not_a_standby` do not.")
+    lag_seconds: float | None = Field(description="Behind the primary (exact to a second); null: not measurable.")
 
 
 class Health(BaseModel):
@@ -27,6 +34,9 @@ class Health(BaseModel):
     timescaledb: str | None
     version: str
     timescale: TimescaleStatus | None = None
+    replicas: list[ReplicaHealth] = Field(
+        default_factory=list, description="The read replicas (DATABASE_REPLICA_URL), as last checked."
+    )
 
 
 class HealthUnavailable(Health):
@@ -43,15 +53,16 @@ async def _probe(pool: AsyncConnectionPool[Any]) -> tuple[DatabaseMode, Timescal
 
 
 async def current_health(request: Request) -> Health:
-    """The service's health; a `HealthUnavailable` when the database does not answer in time."""
-    settings = request.app.state.settings
+    """The service's health: `ok`, `degraded` (the primary is down, a replica still serves reads) or a
+    `HealthUnavailable`."""
+    settings, replicas = request.app.state.settings, request.app.state.replicas
+    if replicas is not None and not replicas.primary_reachable:  # the replica monitor knows: no probe to wait for
+        return _primary_unreachable(replicas, request.app.state.mode)
     try:  # `within`: answers at the timeout, not after psycopg has cancelled the query on a hung database
         mode, timescale = await within(settings.db_timeout_seconds, _probe(request.app.state.pool))
     except Exception as exc:  # any failure to reach the database is "unavailable", never a 500
         log.warning("health check: database unreachable (%s)", exc.__class__.__name__)
-        return HealthUnavailable(
-            status="unavailable", database="unreachable", mode=None, timescaledb=None, version=__version__
-        )
+        return _primary_unreachable(replicas, request.app.state.mode)
     request.app.state.mode = mode
     return Health(
         status="ok",
@@ -60,6 +71,7 @@ async def current_health(request: Request) -> Health:
         timescaledb=mode.timescaledb_version,
         version=__version__,
         timescale=timescale,
+        replicas=_replicas(replicas),
     )
 
 
@@ -71,5 +83,40 @@ async def current_health(request: Request) -> Health:
 async def healthz(request: Request) -> Health | JSONResponse:
     health = await current_health(request)
     if isinstance(health, HealthUnavailable):
-        return JSONResponse(health.model_dump(), status_code=503)
+        return JSONResponse(health.model_dump(mode="json"), status_code=503)
     return health
+
+
+def _replicas(replicas: ReplicaSet | None) -> list[ReplicaHealth]:
+    if replicas is None:
+        return []
+    return [
+        ReplicaHealth(
+            name=replica.name,
+            state=replicas.state(replica),
+            lag_seconds=None if replica.lag_seconds is None else round(replica.lag_seconds, 3),
+        )
+        for replica in replicas.replicas
+    ]
+
+
+def _primary_unreachable(replicas: ReplicaSet | None, mode: DatabaseMode | None) -> Health:
+    """`degraded` (a 200) while a replica still serves reads, so a load balancer keeps the service in; else
+    unavailable (a 503)."""
+    if replicas is not None and replicas.serving():
+        return Health(
+            status="degraded",
+            database="unreachable",
+            mode=mode.name if mode else None,
+            timescaledb=mode.timescaledb_version if mode else None,
+            version=__version__,
+            replicas=_replicas(replicas),
+        )
+    return HealthUnavailable(
+        status="unavailable",
+        database="unreachable",
+        mode=None,
+        timescaledb=None,
+        version=__version__,
+        replicas=_replicas(replicas),
+    )

@@ -14,7 +14,7 @@ from studytrack.events.badge import PERIODS, Period, current_period, format_minu
 from studytrack.events.models import Label, Tag
 from studytrack.events.params import BucketQuery, TimeZoneName
 from studytrack.web.auth import AUTH_ERRORS, BadgeAccess, user_scope
-from studytrack.web.deps import ConnectionDep, ModeDep, SettingsDep
+from studytrack.web.deps import ModeDep, ReadConnectionDep, SettingsDep
 from studytrack.web.errors import ErrorBody
 from studytrack.web.limits import URL_TOO_LONG
 from studytrack.web.slashes import SlashTolerantRouter
@@ -53,7 +53,7 @@ router = SlashTolerantRouter(
 async def read_badge(
     query: Annotated[BadgeQuery, Query()],
     access: BadgeAccess,
-    conn: ConnectionDep,
+    conn: ReadConnectionDep,
     mode: ModeDep,
     settings: SettingsDep,
     now: Annotated[datetime, Depends(current_time)],

@@ -34,7 +34,7 @@ from studytrack.events.models import EventCreate, EventPublic, Stats, Tag, TagSp
 from studytrack.events.params import SessionQuery, StatsQuery
 from studytrack.events.tracker_csv import TRACKER_SOURCE
 from studytrack.web.auth import AUTH_ERRORS, IngestAccess, ReadAccess
-from studytrack.web.deps import CommitterDep, ConnectionDep, ModeDep, SettingsDep
+from studytrack.web.deps import CommitterDep, ModeDep, ReadConnectionDep, SettingsDep
 from studytrack.web.errors import ErrorBody
 from studytrack.web.health import HealthUnavailable, current_health
 from studytrack.web.limits import BODY_TOO_LARGE, UNREADABLE_BODY, URL_TOO_LONG
@@ -115,7 +115,7 @@ async def create_session(body: TrackerSessionCreate, access: IngestAccess, commi
 
 @router.get("/sessions", response_model=list[TrackerSession], responses=_INVALID | AUTH_ERRORS | URL_TOO_LONG)
 async def list_sessions(
-    query: Annotated[TrackerSessionFilter, Query()], access: ReadAccess, conn: ConnectionDep
+    query: Annotated[TrackerSessionFilter, Query()], access: ReadAccess, conn: ReadConnectionDep
 ) -> list[TrackerSession]:
     """Sessions oldest first: the newest `MAX_SESSIONS` of them."""
     page_query = SessionQuery(tags=[query.tag] if query.tag else [], user_id=access.user_id, limit=PAGE_SIZE)
@@ -129,8 +129,8 @@ async def list_sessions(
     return [TrackerSession.of(event) for event in reversed(newest_first[:MAX_SESSIONS])]
 
 
-@router.get("/stats", response_model=Stats, responses=AUTH_ERRORS)
-async def read_stats(access: ReadAccess, conn: ConnectionDep, mode: ModeDep, settings: SettingsDep) -> Stats:
+@router.get("/stats", response_model=Stats, responses=_INVALID | AUTH_ERRORS)
+async def read_stats(access: ReadAccess, conn: ReadConnectionDep, mode: ModeDep, settings: SettingsDep) -> Stats:
     """Total minutes and sessions, overall and per tag."""
     filters = StatsQuery(user_id=access.user_id)
     return await service.session_stats(conn, filters=filters, mode=mode, max_tags=settings.max_chart_tags)

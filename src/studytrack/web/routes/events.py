@@ -26,7 +26,14 @@ from studytrack.events.models import (
 from studytrack.events.params import SessionQuery, StatsQuery
 from studytrack.events.retention import refuse_expired
 from studytrack.web.auth import AUTH_ERRORS, AdminAccess, IngestAccess, ReadAccess, user_scope
-from studytrack.web.deps import ConnectionDep, ModeDep, SettingsDep, WriterDep
+from studytrack.web.deps import (
+    ModeDep,
+    ReadConnectionDep,
+    SettingsDep,
+    WriterDep,
+    primary_connection,
+    read_on_replica,
+)
 from studytrack.web.errors import ApiError, ErrorBody
 from studytrack.web.limits import BODY_TOO_LARGE, UNREADABLE_BODY, URL_TOO_LONG
 from studytrack.web.slashes import SlashTolerantRouter
@@ -140,7 +147,7 @@ async def create_events(
 async def read_buckets(
     query: Annotated[BucketExportQuery, Query()],
     access: ReadAccess,
-    conn: ConnectionDep,
+    conn: ReadConnectionDep,
     mode: ModeDep,
     settings: SettingsDep,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
@@ -160,8 +167,11 @@ async def read_buckets(
 
 
 @router.get("/events/{event_id}/", response_model=EventPublic, responses={404: {"model": ErrorBody}})
-async def read_event(event_id: uuid.UUID, access: ReadAccess, conn: ConnectionDep) -> EventPublic:
+async def read_event(event_id: uuid.UUID, access: ReadAccess, conn: ReadConnectionDep, request: Request) -> EventPublic:
     event = await service.get_event(conn, event_id=event_id)
+    if event is None and read_on_replica(request):  # an id just written may not be replayed yet: ask the primary
+        async with primary_connection(request.app) as primary:
+            event = await service.get_event(primary, event_id=event_id)
     if event is None or (access.user_id is not None and event.user_id != access.user_id):
         raise ApiError(404, "event_not_found", f"no study session with id {event_id}")
     return event
@@ -169,7 +179,7 @@ async def read_event(event_id: uuid.UUID, access: ReadAccess, conn: ConnectionDe
 
 @router.get("/sessions/", response_model=SessionPage)
 async def list_sessions(
-    query: Annotated[SessionQuery, Query()], access: ReadAccess, conn: ConnectionDep
+    query: Annotated[SessionQuery, Query()], access: ReadAccess, conn: ReadConnectionDep
 ) -> SessionPage:
     """Raw sessions, newest first; follow `next_cursor` for older ones."""
     query = query.model_copy(update={"user_id": user_scope(access, query.user_id)})
@@ -178,7 +188,11 @@ async def list_sessions(
 
 @router.get("/stats/", response_model=Stats)
 async def read_stats(
-    query: Annotated[StatsQuery, Query()], access: ReadAccess, conn: ConnectionDep, mode: ModeDep, settings: SettingsDep
+    query: Annotated[StatsQuery, Query()],
+    access: ReadAccess,
+    conn: ReadConnectionDep,
+    mode: ModeDep,
+    settings: SettingsDep,
 ) -> Stats:
     """Total minutes and sessions, overall and per tag."""
     query = query.model_copy(update={"user_id": user_scope(access, query.user_id)})
