@@ -86,9 +86,12 @@ def main() -> None:
     parser.add_argument(
         "--timescaledb", action="store_true", help="native TimescaleDB, chunks older than 30 days compressed"
     )
+    parser.add_argument("--chunk-days", type=int, help="CHUNK_TIME_INTERVAL_DAYS (default: the setting's)")
     args = parser.parse_args()
     mode = "required" if args.timescaledb else "off"
     settings = dataclasses.replace(load_settings(), timescaledb=mode, database_url=None)
+    if args.chunk_days is not None:
+        settings = dataclasses.replace(settings, chunk_time_interval=timedelta(days=args.chunk_days))
     with tempfile.TemporaryDirectory(prefix="studytrack-bench-") as home:
         server, url = start_embedded_database(Path(home), timescaledb=args.timescaledb)
         try:
@@ -98,11 +101,10 @@ def main() -> None:
             with psycopg.connect(url, autocommit=True) as conn:
                 if args.timescaledb:
                     conn.execute("SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs")
-                    conn.execute(
-                        "SELECT compress_chunk(c) FROM show_chunks('events', older_than => interval '30 days') c"
-                    )
+                    conn.execute(COMPRESS_OLD_CHUNKS)
                 conn.execute("VACUUM ANALYZE")
-                print(f"{args.events:,} events, {'TimescaleDB' if args.timescaledb else 'plain PostgreSQL'}:")
+                chunks = f"TimescaleDB, chunks of {settings.chunk_time_interval.days} days"
+                print(f"{args.events:,} events, {chunks if args.timescaledb else 'plain PostgreSQL'}:")
                 compare(conn, args.repeat)
         finally:
             stop_embedded_database(server)

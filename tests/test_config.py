@@ -139,6 +139,18 @@ def test_replica_urls_are_unset_by_default_and_read_as_a_comma_separated_list(
     assert settings.replica_max_lag_seconds == 2.5
 
 
+def test_replica_hosts_take_the_primarys_postgres_parts(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parts = {"POSTGRES_HOST": "db", "POSTGRES_USER": "app", "POSTGRES_PASSWORD": "p@ss", "POSTGRES_DB": "study"}
+    for key, value in (parts | {"POSTGRES_REPLICA_HOST": "db-replica, db-replica-2"}).items():
+        monkeypatch.setenv(key, value)
+    assert load_settings(clean_env).database_replica_urls == (
+        "postgresql://app:p%40ss@db-replica:5432/study",
+        "postgresql://app:p%40ss@db-replica-2:5432/study",
+    )
+    monkeypatch.setenv("DATABASE_REPLICA_URL", "postgresql://u:p@elsewhere/app")  # a URL wins
+    assert load_settings(clean_env).database_replica_urls == ("postgresql://u:p@elsewhere/app",)
+
+
 def test_a_multi_host_replica_url_stays_one_url(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_REPLICA_URL", "postgresql://u@r1:5432,r2:5432/app?target_session_attrs=standby")
     assert load_settings(clean_env).database_replica_urls == (

@@ -41,7 +41,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     timescaledb: str = "auto"
     timescaledb_source: str | None = None  # `studytrack timescaledb install`: tarball path, URL or directory
-    chunk_time_interval: timedelta = timedelta(days=7)
+    chunk_time_interval: timedelta = timedelta(days=28)
     compress_after: timedelta | None = timedelta(days=30)
     retention: timedelta | None = None
     max_buckets: int = 10_000
@@ -103,6 +103,11 @@ def _database_url(config: Config) -> str | None:
     host = config("POSTGRES_HOST", default="")
     if not host:
         return None  # no database configured: serve the embedded one
+    return _postgres_url(config, str(host))
+
+
+def _postgres_url(config: Config, host: str) -> str:
+    """A URL from POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_PORT and POSTGRES_DB, to `host`."""
     user = quote(str(config("POSTGRES_USER", default="postgres")), safe="")
     password = quote(str(config("POSTGRES_PASSWORD", default="")), safe="")
     port = _positive("POSTGRES_PORT", _read(config, "POSTGRES_PORT", 5432, int))
@@ -112,8 +117,13 @@ def _database_url(config: Config) -> str | None:
 
 
 def _replica_urls(config: Config) -> tuple[str, ...]:
-    """DATABASE_REPLICA_URL: one or more comma-separated URLs, each in a scheme DATABASE_URL accepts."""
+    """DATABASE_REPLICA_URL: one or more comma-separated URLs, each in a scheme DATABASE_URL accepts; or, with
+    POSTGRES_HOST, POSTGRES_REPLICA_HOST: one or more comma-separated hosts with POSTGRES_HOST's credentials."""
     urls = [url.strip() for url in _URL_LIST.split(str(config("DATABASE_REPLICA_URL", default="")))]
+    from_parts = config("POSTGRES_HOST", default="") and not config("DATABASE_URL", default="")
+    if not any(urls) and from_parts:  # the primary's URL is made from POSTGRES_*: the replicas' too
+        hosts = str(config("POSTGRES_REPLICA_HOST", default="")).split(",")
+        return tuple(_postgres_url(config, host.strip()) for host in hosts if host.strip())
     try:
         return tuple(normalize_database_url(url) for url in urls if url)
     except SettingsError:
@@ -131,7 +141,7 @@ def _positive_seconds(config: Config, key: str, default: float) -> float:
 
 
 def _chunk_interval(config: Config) -> timedelta:
-    days = _read(config, "CHUNK_TIME_INTERVAL_DAYS", 7, int)
+    days = _read(config, "CHUNK_TIME_INTERVAL_DAYS", 28, int)
     return timedelta(days=_positive("CHUNK_TIME_INTERVAL_DAYS", days))
 
 

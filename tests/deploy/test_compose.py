@@ -7,6 +7,7 @@ No Docker engine here: the file is checked against the Compose Specification's J
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +101,12 @@ def test_override_example_is_valid_compose_for_the_same_services(compose: dict[s
 # ---- the stack ------------------------------------------------------------------------------------
 
 
-def test_project_is_named_and_has_exactly_the_db_and_api_services(compose: dict[str, Any]) -> None:
+def test_project_is_named_and_runs_the_db_and_api_unless_a_profile_is_asked_for(compose: dict[str, Any]) -> None:
     assert compose["name"] == "studytrack"
-    assert set(compose["services"]) == {"db", "api"}
+    by_default = {name for name, service in compose["services"].items() if not service.get("profiles")}
+    assert by_default == {"db", "api"}
+    scale = {name for name, service in compose["services"].items() if service.get("profiles") == ["scale"]}
+    assert scale == {"db-replica", "api-replica", "lb"}
     assert "version" not in compose  # obsolete in the Compose Specification
 
 
@@ -248,3 +252,51 @@ def test_the_app_reads_env_compose_as_compose_would_hand_it_over(
     assert settings.timescaledb == env_compose["TIMESCALEDB"] == "required"
     assert settings.port == 8000
     assert settings.web_concurrency == int(env_compose["WEB_CONCURRENCY"])
+
+
+# ---- profile "scale" ------------------------------------------------------------------------------
+
+
+def mounted_files(service: dict[str, Any]) -> dict[str, Path]:
+    """Container path -> the repository file bind-mounted there."""
+    mounts = [m.split(":") for m in service.get("volumes", []) if isinstance(m, str) and m.startswith("./")]
+    return {parts[1]: REPO / parts[0] for parts in mounts}
+
+
+def test_the_standby_runs_the_primarys_image_and_clones_it_with_a_script_that_exists(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    replica = services["db-replica"]
+    assert replica["image"] == services["db"]["image"]
+    assert replica["depends_on"]["db"]["condition"] == "service_healthy"
+    assert env_files(replica) == [".env.compose"]
+    script = mounted_files(replica)[replica["entrypoint"][-1]]
+    assert "pg_basebackup" in script.read_text()
+    assert "-R" in script.read_text()
+    assert subprocess.run(["sh", "-n", str(script)], check=False).returncode == 0
+    init = mounted_files(services["db"])
+    replication = next(path for target, path in init.items() if target.startswith("/docker-entrypoint-initdb.d/"))
+    assert "host replication" in replication.read_text()
+    assert subprocess.run(["sh", "-n", str(replication)], check=False).returncode == 0
+    assert "pgdata-replica" in (compose.get("volumes") or {})
+
+
+def test_api_replicas_read_from_the_standby_and_publish_nothing(compose: dict[str, Any]) -> None:
+    replica = compose["services"]["api-replica"]
+    assert replica["build"] == compose["services"]["api"]["build"]
+    assert replica["environment"]["POSTGRES_REPLICA_HOST"] == "db-replica"
+    assert replica["depends_on"]["db-replica"]["condition"] == "service_healthy"
+    assert replica["deploy"]["replicas"] >= 2
+    assert "ports" not in replica
+    assert seconds(replica["stop_grace_period"]) > script_default("GRACEFUL_TIMEOUT")
+
+
+def test_the_load_balancer_spreads_over_every_api_replica_on_its_published_port(compose: dict[str, Any]) -> None:
+    lb = compose["services"]["lb"]
+    config = mounted_files(lb)["/usr/local/etc/haproxy/haproxy.cfg"].read_text()
+    published, container = lb["ports"][0].split(":")
+    assert f"bind :{container}" in config
+    assert published != compose["services"]["api"]["ports"][0].split(":")[0]
+    template = re.search(r"server-template \w+ (\d+) api-replica:8000 .*resolvers docker", config)
+    assert template
+    assert int(template[1]) >= compose["services"]["api-replica"]["deploy"]["replicas"]
+    assert "option httpchk GET /healthz" in config
