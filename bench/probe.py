@@ -65,14 +65,14 @@ def _descends(pid: int, roots: set[int], processes: dict[int, tuple[int, str, fl
     return False
 
 
-def cpu_seconds(postmaster: int) -> dict[str, float]:
+def cpu_seconds(postmasters: set[int]) -> dict[str, float]:
     """User + system CPU of this run's gunicorn and haproxy processes (started by this process), of the
-    PostgreSQL server `postmaster` and its backends, and of the load generator (wrk, or this process for
+    PostgreSQL servers `postmasters` and their backends, and of the load generator (wrk, or this process for
     batches). Other servers on the machine (tests, other benchmarks) are not counted."""
     totals = {"workers": 0.0, "postgres": 0.0, "balancer": 0.0}
     processes = _processes()
     for pid, (_, arguments, seconds) in processes.items():
-        if _descends(pid, {postmaster}, processes):
+        if _descends(pid, postmasters, processes):
             totals["postgres"] += seconds
         elif _descends(pid, {os.getpid()}, processes):
             if "gunicorn" in arguments:
@@ -94,10 +94,10 @@ def next_xid(url: str) -> int:
 
 def probe(name: str, url: str, run: Callable[[], tuple[float, float]], unit: str) -> None:
     """Run a load that returns (units done, units/s); print its rate, CPU per unit by process, units per commit."""
-    postmaster = postmaster_pid(url)
-    before, xid_before = cpu_seconds(postmaster), next_xid(url)
+    postmasters = {postmaster_pid(url)}
+    before, xid_before = cpu_seconds(postmasters), next_xid(url)
     count, rate = run()
-    after, xid_after = cpu_seconds(postmaster), next_xid(url)
+    after, xid_after = cpu_seconds(postmasters), next_xid(url)
     split = "  ".join(f"{key} {(after[key] - before[key]) / count * 1e6:6.0f}" for key in before)
     writes = xid_after - xid_before - 1  # minus the first next_xid() call
     per_write = f"{count / writes:7.1f}" if writes > 0 else "      -"
