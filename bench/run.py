@@ -77,6 +77,20 @@ def make_token(url: str) -> str:
     return asyncio.run(make())
 
 
+def wait_healthy(base: str, process: subprocess.Popen[Any], name: str, seconds: float) -> None:
+    """Until `base`/healthz answers 200; a RuntimeError if `process` exits or `seconds` pass first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError(f"{name} did not become healthy")
+        time.sleep(0.2)
+
+
 @contextmanager
 def gunicorn(
     url: str, workers: int, extra_env: dict[str, str] | None = None, app: str = "bench.app:create_bench_app()"
@@ -90,16 +104,7 @@ def gunicorn(
     server = subprocess.Popen(command, env=env, cwd=REPO, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("gunicorn did not become healthy")
-            time.sleep(0.3)
+        wait_healthy(base, server, "gunicorn", seconds=60)
         yield base
     finally:
         os.killpg(server.pid, signal.SIGTERM)

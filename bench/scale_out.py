@@ -20,10 +20,18 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-import httpx
-
 from bench.probe import cpu_seconds, postmaster_pid
-from bench.run import DASHBOARD, batch_ingest, bulk_load, free_port, gunicorn, make_token, rebuild_rollup, wrk
+from bench.run import (
+    DASHBOARD,
+    batch_ingest,
+    bulk_load,
+    free_port,
+    gunicorn,
+    make_token,
+    rebuild_rollup,
+    wait_healthy,
+    wrk,
+)
 from studytrack.config import load_settings
 from studytrack.database.embedded import start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
@@ -61,16 +69,7 @@ def haproxy(backends: list[str], directory: Path) -> Iterator[str]:
     process = subprocess.Popen(["haproxy", "-f", str(config)])
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("haproxy did not start")
-            time.sleep(0.2)
+        wait_healthy(base, process, "haproxy", seconds=30)
         yield base
     finally:
         process.terminate()
