@@ -19,10 +19,10 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -31,12 +31,12 @@ from psycopg_pool import AsyncConnectionPool
 from studytrack.config import Settings, redact_url
 from studytrack.database import catalog
 from studytrack.database.pool import DictConnection, make_pool
+from studytrack.timeouts import within
 
 log = logging.getLogger(__name__)
 CHECK_SECONDS = 1.0  # how often the monitor looks: the lag's resolution and the longest a fault goes unseen
 CHECK_TIMEOUT_SECONDS = 2.0  # a server that has not answered a check by then counts as unreachable
 REPLAY_POLL_SECONDS = 0.05
-T = TypeVar("T")
 
 
 class ReplicaState(StrEnum):
@@ -57,17 +57,6 @@ class Replica:
     caught_up_at: float | None = None  # monotonic time of the newest primary sample it has replayed
     lost: bool = False  # failed a check since it last answered one: its pool is replaced when it answers again
     monitor: DictConnection | None = field(default=None, repr=False)
-
-
-async def _bounded(seconds: float, work: Coroutine[Any, Any, T]) -> T:
-    """`work`'s result, or TimeoutError after `seconds` without waiting for a hung server to confirm the cancel."""
-    task = asyncio.ensure_future(work)
-    done, _ = await asyncio.wait({task}, timeout=seconds)
-    if task in done:
-        return task.result()
-    task.cancel()
-    task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved: no "never retrieved" warning
-    raise TimeoutError(f"no answer within {seconds:g} s")
 
 
 class ReplicaSet:
@@ -230,7 +219,7 @@ class ReplicaSet:
             assert row is not None
             return monitor, row
 
-        return await _bounded(CHECK_TIMEOUT_SECONDS, run())
+        return await within(CHECK_TIMEOUT_SECONDS, run())
 
     async def _connect(self, url: str) -> DictConnection:
         return await _connect(url, self._connect_timeout)

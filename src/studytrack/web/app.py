@@ -21,10 +21,11 @@ from studytrack.database.mode import DatabaseMode, detect_mode
 from studytrack.database.pool import make_pool
 from studytrack.database.replicas import ReplicaSet
 from studytrack.events.ingest import EventWriter, GroupCommitter
+from studytrack.timeouts import within
 from studytrack.web.auth import token_cache
 from studytrack.web.dashboard import STATIC_PATH, static_files
 from studytrack.web.dashboard import router as dashboard_router
-from studytrack.web.deadline import MARGIN_SECONDS, DeadlineMiddleware, within
+from studytrack.web.deadline import MARGIN_SECONDS, DeadlineMiddleware
 from studytrack.web.deps import current_mode, primary_or_stand_in
 from studytrack.web.errors import install_error_handlers
 from studytrack.web.flat import add_routes

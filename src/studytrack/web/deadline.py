@@ -12,31 +12,15 @@ import asyncio
 import functools
 import logging
 from collections.abc import Coroutine
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from studytrack.timeouts import retrieve
 from studytrack.web.errors import error_response
 
 log = logging.getLogger(__name__)
 MARGIN_SECONDS = 2.0  # beyond DB_TIMEOUT_SECONDS: the pool wait and the statement may each take part of it
-T = TypeVar("T")
-
-
-def _retrieve(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.info("abandoned request work ended with %s", task.exception().__class__.__name__)
-
-
-async def within(seconds: float, work: Coroutine[Any, Any, T]) -> T:
-    """`work`'s result, or TimeoutError after `seconds` without waiting for its cancellation to complete."""
-    task = asyncio.ensure_future(work)
-    done, _ = await asyncio.wait({task}, timeout=seconds)
-    if task in done:
-        return task.result()
-    task.cancel()
-    task.add_done_callback(_retrieve)
-    raise TimeoutError(f"no answer within {seconds:g} s")
 
 
 def _wake(waiter: asyncio.Future[None], *_: object) -> None:
@@ -84,14 +68,14 @@ class DeadlineMiddleware:
             await _first_of(loop, task, self.seconds)
         except asyncio.CancelledError:  # the server cut the request (a quick shutdown): cut its work too
             task.cancel()
-            task.add_done_callback(_retrieve)
+            task.add_done_callback(retrieve)
             raise
         if task.done() or started:  # answered, or already streaming its answer: let it finish
             await task
             return
         late = True
         task.cancel()
-        task.add_done_callback(_retrieve)
+        task.add_done_callback(retrieve)
         log.warning("%s %s: no answer within %g s; answered 503", scope["method"], scope["path"], self.seconds)
         message = f"the database did not answer within {self.seconds:g} s; retry shortly"
         await error_response(503, "database_timeout", message, headers={"Retry-After": "5"})(scope, receive, send)

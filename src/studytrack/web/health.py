@@ -14,7 +14,7 @@ from studytrack import __version__
 from studytrack.database.mode import DatabaseMode, detect_mode
 from studytrack.database.replicas import ReplicaSet, ReplicaState
 from studytrack.database.status import TimescaleStatus, timescale_status
-from studytrack.web.deadline import within
+from studytrack.timeouts import within
 from studytrack.web.slashes import SlashTolerantRouter
 
 log = logging.getLogger(__name__)
