@@ -1,5 +1,6 @@
-"""Chart statements compared on the same data and server: the 15-minute rollup against the hourly one, and
-one shape per filter combination against one statement whose filters are optional.
+"""Chart statements compared on the same data and server: the 15-minute rollup against the hourly one, one
+shape per filter combination against one statement whose filters are optional, and per zone the statement the
+service picks (the daily rollup with hourly corrections, near UTC) against the hourly rollup alone.
 
 `python -m bench.chart_shapes [--events N] [--timescaledb]`; figures in bench/README.md.
 """
@@ -21,9 +22,11 @@ from bench.run import NOW, bulk_load, rebuild_rollup
 from studytrack.config import load_settings
 from studytrack.database.embedded import start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
-from studytrack.events import queries
+from studytrack.database.mode import DatabaseMode
+from studytrack.events import queries, service
 from studytrack.events.bounds import bucket_bounds
 from studytrack.events.durations import parse_duration
+from studytrack.events.params import BucketQuery
 from studytrack.events.rollup import HOUR, QUARTER_HOUR, ceil_to, floor_to
 
 COMPRESS_OLD_CHUNKS = "SELECT compress_chunk(c) FROM show_chunks('events', older_than => interval '30 days') AS c"
@@ -79,6 +82,28 @@ def compare(conn: psycopg.Connection[Any], repeat: int) -> None:
         print(line, flush=True)
 
 
+ZONES = ("UTC", "Europe/Berlin", "America/New_York", "America/Chicago", "America/Los_Angeles", "Asia/Tokyo")
+MODE = DatabaseMode(server_version="", timescaledb_version=None, rollup=True)  # the statements are the same in both
+
+
+def compare_zones(conn: psycopg.Connection[Any], repeat: int) -> None:
+    for tz in ZONES:
+        for tags in ([], ["cka"]):
+            query = BucketQuery(duration="1 day", start=NOW - timedelta(days=365), end=NOW, tz=tz, tags=tags)
+            bounds = bucket_bounds(query.width, tz, query.start, query.end)  # type: ignore[arg-type]
+            statement, inner = service._chart_statement(query, bounds, MODE)
+            params = service._filter_params(query) | {"starts": list(bounds.starts), "row_limit": 50_001}
+            hours = params | {key: inner[key] for key in ("inner_start", "inner_end")}
+            picked = "daily + moved hours" if statement == queries.CHART_FROM_DAYS else "hourly"
+            moved = len(inner.get("moved", ()))
+            print(
+                f"{tz}, {'one tag' if tags else 'all tags'}: picked {picked} ({moved} moved hours) "
+                f"{p50_ms(conn, statement, params | inner, repeat):6.1f} ms, "
+                f"hourly alone {p50_ms(conn, queries.CHART_FROM_HOURS, hours, repeat):6.1f} ms",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -106,6 +131,7 @@ def main() -> None:
                 chunks = f"TimescaleDB, chunks of {settings.chunk_time_interval.days} days"
                 print(f"{args.events:,} events, {chunks if args.timescaledb else 'plain PostgreSQL'}:")
                 compare(conn, args.repeat)
+                compare_zones(conn, args.repeat)
         finally:
             stop_embedded_database(server)
 

@@ -217,8 +217,8 @@ def bulk_load(url: str, count: int, seed: int) -> None:
 def rebuild_rollup(url: str) -> None:
     """After bulk COPY (which bypasses the ingest path) rebuild the rollup tables."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE events_15m, events_1h")
-        for table, grain in (("events_15m", "15 minutes"), ("events_1h", "1 hour")):
+        conn.execute("TRUNCATE events_15m, events_1h, events_1d")
+        for table, grain in (("events_15m", "15 minutes"), ("events_1h", "1 hour"), ("events_1d", "1 day")):
             conn.execute(
                 sql.SQL(
                     "INSERT INTO {} (bucket, tag, minutes, count)"
@@ -343,7 +343,7 @@ def prepare_queries(url: str, timescaledb: bool, compress_after: timedelta | Non
         report("  columnstore after the policy ran", wait_for_compression(url, compress_after))
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE events")
-        conn.execute("VACUUM ANALYZE events_15m, events_1h")
+        conn.execute("VACUUM ANALYZE events_15m, events_1h, events_1d")
         conn.execute("CHECKPOINT")
     os.sync()
 
@@ -390,12 +390,12 @@ def measure_mode(args: argparse.Namespace, mode: str, bare: float) -> None:
 
             loaded = 0
             with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("TRUNCATE events, events_15m, events_1h, event_ids")
+                conn.execute("TRUNCATE events, events_15m, events_1h, events_1d, event_ids")
             for size in args.sizes:
                 print(f"Bucket queries at {size:,} events ({name}):")
                 if timescaledb and loaded:  # indexes cannot be dropped over compressed chunks: start afresh
                     with psycopg.connect(url, autocommit=True) as conn:
-                        conn.execute("TRUNCATE events, events_15m, events_1h")
+                        conn.execute("TRUNCATE events, events_15m, events_1h, events_1d")
                     loaded = 0
                 bulk_load(url, size - loaded, seed=size)
                 loaded = size

@@ -90,7 +90,25 @@ class Database:
     def reset(self) -> None:
         """Empty the events table, its rollup and the tag spellings; drop tests' tokens."""
         self.execute("DELETE FROM api_tokens WHERE name <> 'test-admin'")
-        self.execute("TRUNCATE events, events_15m, events_1h, event_ids, tag_spellings")
+        self.execute("TRUNCATE events, events_15m, events_1h, events_1d, event_ids, tag_spellings")
+
+
+ROLLUPS = {"events_15m": "15 minutes", "events_1h": "1 hour", "events_1d": "1 day"}
+
+
+def rollups_off_by(db: Database) -> dict[str, int]:
+    """Per rollup table, how many of its (tag, bucket) rows disagree with the raw rows' sums (emptied rows,
+    left by deletes with a zero count, agree)."""
+    off = {}
+    for table, grain in ROLLUPS.items():
+        raw = (
+            f"SELECT tag, date_bin(INTERVAL '{grain}', time, TIMESTAMPTZ '2000-01-03Z') AS bucket,"
+            " sum(minutes) AS minutes, count(*) AS count FROM events GROUP BY 1, 2"
+        )
+        kept = f"SELECT tag, bucket, minutes, count FROM {table} WHERE count <> 0"
+        rows = db.execute(f"SELECT count(*) FROM (({kept} EXCEPT {raw}) UNION ALL ({raw} EXCEPT {kept})) AS d")
+        off[table] = int(rows[0][0])
+    return off
 
 
 def count_events(db: Database) -> int:

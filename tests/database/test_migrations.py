@@ -17,7 +17,7 @@ from studytrack.database.migrate import alembic_config, check_migrations, run_mi
 from studytrack.database.timescale import TimescaleDBError
 from tests.databases import BACKENDS, backend_mode, backend_server, create_database
 
-HEAD = "0004"  # the newest migration
+HEAD = "0005"  # the newest migration
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +87,22 @@ def test_charts_of_sessions_stored_before_the_hourly_rollup_read_the_same(server
         assert db.execute("SELECT tag, bucket, minutes, count FROM events_1h ORDER BY 1, 2").fetchall() == [
             ("cka", datetime(2025, 1, 6, 8, tzinfo=UTC), 75, 3),
             ("go", datetime(2025, 1, 6, 9, tzinfo=UTC), 5, 1),
+        ]
+
+
+def test_charts_of_sessions_stored_before_the_daily_rollup_read_the_same(server_url: str, settings: Settings) -> None:
+    url = create_database(server_url, "migrations_daily")
+    command.upgrade(alembic_config(url, settings), "0004")
+    with psycopg.connect(url, autocommit=True) as db:  # what the insert statement kept before 0005
+        db.execute(
+            "INSERT INTO events_1h (tag, bucket, minutes, count) VALUES ('cka', '2025-01-06 08:00Z', 25, 1),"
+            " ('cka', '2025-01-06 23:00Z', 50, 2), ('cka', '2025-01-07 00:00Z', 5, 1)"
+        )
+    run_migrations(url, settings)
+    with psycopg.connect(url) as db:
+        assert db.execute("SELECT tag, bucket, minutes, count FROM events_1d ORDER BY 1, 2").fetchall() == [
+            ("cka", datetime(2025, 1, 6, tzinfo=UTC), 75, 3),
+            ("cka", datetime(2025, 1, 7, tzinfo=UTC), 5, 1),
         ]
 
 

@@ -220,6 +220,24 @@ def test_buckets_across_a_dst_change_match_local_time_bucketing(
     assert parse_items([item for item in filled if item["count"]]) == expected
 
 
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin", "America/New_York", "America/Santiago", "Asia/Tokyo"])
+@pytest.mark.parametrize("duration", ["1 day", "1 week", "1 month"])
+def test_a_year_of_every_hour_counts_each_session_in_its_local_bucket(
+    client: TestClient, db: Database, tz: str, duration: str
+) -> None:
+    # A session in every UTC hour of 2024, the ends ragged: whole days, the hours between a zone's midnight and
+    # UTC's, and raw rows at both ends all land where local-time bucketing puts them, across both DST changes.
+    first = datetime(2024, 1, 1, tzinfo=UTC)
+    hours = range(366 * 24)
+    sessions = [Session(first + timedelta(hours=n, minutes=n % 60), ("cka", "go")[n % 2], 1 + n % 7) for n in hours]
+    insert_sessions(db, sessions)
+    start, end = first + timedelta(hours=5, minutes=20), first + timedelta(days=365, hours=7, minutes=40)
+    params = {"duration": duration, "tz": tz, "start": start.isoformat(), "end": end.isoformat()}
+    count, unit = duration.split()
+    expected = expected_buckets(sessions, count=int(count), unit=unit, tz=tz, start=start, end=end)
+    assert parse_items(buckets(client, **params)) == expected
+
+
 def test_bucket_label_carries_the_utc_offset_of_the_callers_zone(client: TestClient, db: Database) -> None:
     insert_sessions(db, [Session(datetime(2025, 7, 1, 12, tzinfo=UTC), "cka", 10)])
     items = buckets(client, start="2025-07-01", end="2025-07-02", tz="America/New_York")

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.databases import Database, count_events
+from tests.databases import ROLLUPS, Database, count_events, rollups_off_by
 
 TIME = "2025-01-06T08:54:00Z"
 
@@ -78,6 +78,7 @@ def test_an_admin_delete_removes_the_one_event_and_frees_its_id(client: TestClie
     assert client.post("/api/events/", json=event(id=event_id, time="2025-03-01T00:00:00Z")).status_code == 409
     assert client.delete(f"/api/events/{event_id}/").status_code == 204
     assert count_events(db) == 0
+    assert rollups_off_by(db) == dict.fromkeys(ROLLUPS, 0)
     assert client.post("/api/events/", json=event(id=event_id, time="2025-03-01T00:00:00Z")).status_code == 201
 
 
@@ -93,3 +94,4 @@ def test_concurrent_batches_of_the_same_new_events_in_opposite_orders_all_succee
         assert [r.status_code for r in responses] == [200] * 4, [r.text for r in responses]
         assert sum(r.json()["inserted"] for r in responses) == 300
         assert count_events(db) == 300
+        assert rollups_off_by(db) == dict.fromkeys(ROLLUPS, 0)

@@ -247,7 +247,7 @@ def test_db_status_reports_mode_chunks_and_compression(ts_url: str, ts_settings:
         "1",
     )
     assert float(lines["compression_ratio"]) > 0
-    assert lines["rollup"].strip() == "events_15m, events_1h"
+    assert lines["rollup"].strip() == "events_15m, events_1h, events_1d"
 
 
 def job_ids(url: str) -> dict[str, int]:

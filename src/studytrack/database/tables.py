@@ -94,11 +94,26 @@ class Rollup15m(SQLModel, table=True):
 
 
 class Rollup1h(SQLModel, table=True):
-    """The same sums per tag and hour (UTC), for charts whose bucket edges all fall on whole hours."""
+    """The same sums per hour (UTC) and tag, for charts whose bucket edges all fall on whole hours. Keyed by
+    the hour first: a daily chart looks up the hours between its edges and UTC midnight, for every tag."""
 
     __tablename__ = "events_1h"
     __table_args__ = (
-        PrimaryKeyConstraint("tag", "bucket", name="events_1h_pkey", postgresql_include=["minutes", "count"]),
+        PrimaryKeyConstraint("bucket", "tag", name="events_1h_pkey", postgresql_include=["minutes", "count"]),
+    )
+
+    tag: str = Field(sa_column=Column(Text, nullable=False))
+    bucket: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    minutes: int = Field(sa_column=Column(BigInteger, nullable=False))
+    count: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Rollup1d(SQLModel, table=True):
+    """The same sums per tag and UTC day, for charts of days or longer over all users."""
+
+    __tablename__ = "events_1d"
+    __table_args__ = (
+        PrimaryKeyConstraint("tag", "bucket", name="events_1d_pkey", postgresql_include=["minutes", "count"]),
     )
 
     tag: str = Field(sa_column=Column(Text, nullable=False))

@@ -2,9 +2,12 @@
 below are ever joined into statement text.
 
 Charts: the caller computes where its local buckets begin, as instants (`bounds.py`); the statement maps each
-row to its slot with `width_bucket`, a binary search over them, in both database modes. Three statements, the
+row to its slot with `width_bucket`, a binary search over them, in both database modes. Four statements, the
 first that fits runs:
 
+- `CHART_FROM_DAYS`: charts over all users of days or longer whose edges fall on whole UTC hours, when few of
+  the range's hours lie between a local midnight and UTC's (`service.MAX_MOVED_SHARE`: zones within about six
+  hours of UTC): whole days from `events_1d`, those hours moved with rows of `events_1h`.
 - `CHART_FROM_HOURS`: charts over all users (the dashboard's default) whose bucket edges fall on whole UTC
   hours (every zone with a whole-hour offset, widths of an hour or more): whole hours of the range from the
   rollup `events_1h`, its ragged edges from raw rows.
@@ -30,6 +33,12 @@ _ANY_TAGS = "(cardinality(%(tags)s::text[]) = 0 OR tag = ANY(%(tags)s))"
 _ANY_USER = "(%(user_id)s::text IS NULL OR user_id = %(user_id)s)"
 _FROM_START = "(%(start)s::timestamptz IS NULL OR time >= %(start)s)"
 _BEFORE_END = "(%(end)s::timestamptz IS NULL OR time < %(end)s)"
+# The parts of a range a rollup does not cover whole: the raw rows of its ragged ends (outside the whole rollup
+# buckets inner_start..inner_end) and the whole hours outside its whole days (day_start..day_end).
+_RAGGED_EDGES = "((time >= %(start)s AND time < %(inner_start)s) OR (time >= %(inner_end)s AND time < %(end)s))"
+_HOURS_OUTSIDE_DAYS = (
+    "((bucket >= %(inner_start)s AND bucket < %(day_start)s) OR (bucket >= %(day_end)s AND bucket < %(inner_end)s))"
+)
 # One row more than a chart may carry: the caller refuses the request when it comes back (bounded answer).
 _ORDERED_AND_CAPPED = "ORDER BY 1, 2 LIMIT %(row_limit)s"
 
@@ -52,8 +61,7 @@ _SLOTS_FROM_ROLLUP = f"""
         WHERE bucket >= %(inner_start)s AND bucket < %(inner_end)s AND {_ANY_TAGS}
         UNION ALL
         SELECT time, tag, minutes, 1 FROM events
-        WHERE ((time >= %(start)s AND time < %(inner_start)s) OR (time >= %(inner_end)s AND time < %(end)s))
-              AND {_ANY_TAGS}
+        WHERE {_RAGGED_EDGES} AND {_ANY_TAGS}
     ) AS parts
     GROUP BY 1, 2
     HAVING sum(count) > 0
@@ -61,6 +69,32 @@ _SLOTS_FROM_ROLLUP = f"""
 """
 CHART_FROM_HOURS = _SLOTS_FROM_ROLLUP.format(table="events_1h")
 CHART_FROM_QUARTER_HOURS = _SLOTS_FROM_ROLLUP.format(table="events_15m")
+
+# Charts of days or longer over all users: whole UTC days from `events_1d`, each to the slot its day falls in by
+# `day_starts` (slot n's start moved to the nearest UTC midnight). The hours between a slot's start and its
+# midnight (`moved`, listed by the caller) are then in the wrong slot: each such hour of `events_1h` is added
+# to its own slot and taken from its day's. Then, as above, the whole hours of the range outside whole days
+# from `events_1h`, its ragged edges from raw rows. Extra parameters: day_starts, day_start/day_end (the
+# whole days), moved (timestamptz[]).
+CHART_FROM_DAYS = f"""
+    SELECT slot, tag, sum(minutes)::bigint AS minutes, sum(count)::bigint AS count
+    FROM (
+        SELECT width_bucket(bucket, %(day_starts)b::timestamptz[]) AS slot, tag, minutes, count FROM events_1d
+        WHERE bucket >= %(day_start)s AND bucket < %(day_end)s AND {_ANY_TAGS}
+        UNION ALL
+        SELECT width_bucket(bucket, %(starts)b::timestamptz[]), tag, minutes, count FROM events_1h
+        WHERE ({_HOURS_OUTSIDE_DAYS} OR bucket = ANY(%(moved)b::timestamptz[])) AND {_ANY_TAGS}
+        UNION ALL
+        SELECT width_bucket(bucket, %(day_starts)b::timestamptz[]), tag, -minutes, -count FROM events_1h
+        WHERE bucket = ANY(%(moved)b::timestamptz[]) AND {_ANY_TAGS}
+        UNION ALL
+        SELECT {_SLOT}, tag, minutes, 1 FROM events
+        WHERE {_RAGGED_EDGES} AND {_ANY_TAGS}
+    ) AS parts
+    GROUP BY 1, 2
+    HAVING sum(count) > 0
+    {_ORDERED_AND_CAPPED}
+"""
 
 # -- single events, sessions, stats -----------------------------------------------------------------
 # Many events in one statement: one array per column, unnested into rows, each id at most once and in id
@@ -104,20 +138,21 @@ _INSERT_NEW_ROWS = """
     RETURNING id, time, tag, minutes, received_at"""
 # Both statements answer (id, time, received_at) for each inserted row.
 INSERT_EVENTS = f"WITH {_NEW_ROWS}, inserted AS ({_INSERT_NEW_ROWS}) SELECT id, time, received_at FROM inserted"
-# The same insert, and both rollups gain exactly the rows that were inserted, in the same statement (so the
+# The same insert, and the rollups gain exactly the rows that were inserted, in the same statement (so the
 # same transaction). Ordered upserts, one table after the other, keep concurrent writers from deadlocking.
 _ROLL_UP = """
     {name} AS (
         INSERT INTO {table} AS r (bucket, tag, minutes, count)
         SELECT date_bin(INTERVAL '{grain}', time, TIMESTAMPTZ '{origin} 00:00:00+00'), tag, sum(minutes), count(*)
         FROM inserted GROUP BY 1, 2 ORDER BY 2, 1
-        ON CONFLICT (tag, bucket) DO UPDATE SET minutes = r.minutes + excluded.minutes, count = r.count + excluded.count
+        ON CONFLICT (bucket, tag) DO UPDATE SET minutes = r.minutes + excluded.minutes, count = r.count + excluded.count
     )"""
 INSERT_EVENTS_AND_ROLLUP = f"""
     WITH {_NEW_ROWS},
     inserted AS ({_INSERT_NEW_ROWS}),
     {_ROLL_UP.format(name="quarter_hours", table="events_15m", grain="15 minutes", origin=_ORIGIN)},
-    {_ROLL_UP.format(name="hours", table="events_1h", grain="1 hour", origin=_ORIGIN)}
+    {_ROLL_UP.format(name="hours", table="events_1h", grain="1 hour", origin=_ORIGIN)},
+    {_ROLL_UP.format(name="days", table="events_1d", grain="1 day", origin=_ORIGIN)}
     SELECT id, time, received_at FROM inserted
 """
 # An event's columns as the API shows them: its tag in the spelling people see.
@@ -159,7 +194,8 @@ DELETE_EVENT_AND_ROLLUP = f"""
     ),
     {_FREE_ID},
     {_ROLL_BACK.format(name="quarter_hours", table="events_15m", grain="15 minutes", origin=_ORIGIN)},
-    {_ROLL_BACK.format(name="hours", table="events_1h", grain="1 hour", origin=_ORIGIN)}
+    {_ROLL_BACK.format(name="hours", table="events_1h", grain="1 hour", origin=_ORIGIN)},
+    {_ROLL_BACK.format(name="days", table="events_1d", grain="1 day", origin=_ORIGIN)}
     SELECT time FROM deleted
 """
 SELECT_EVENT = f"""
@@ -185,18 +221,21 @@ STATS = f"""
     WHERE {_ANY_TAGS} AND {_ANY_USER} AND {_FROM_START} AND {_BEFORE_END}
     GROUP BY tag ORDER BY tag LIMIT %(tag_limit)s
 """
-# Totals over all users from the hourly rollup, as the charts have them: whole hours from it, the ragged edges
-# of a bounded range from raw rows. An open end (NULL start, end, and inner bounds) reads the rollup to it.
-STATS_FROM_HOURS = f"""
+# Totals over all users from the rollups, as the charts have them: whole days from `events_1d`, the whole hours
+# outside them from `events_1h`, the ragged edges of a bounded range from raw rows. An open end (NULL start or
+# end, and their inner bounds) reads the daily rollup to it.
+STATS_FROM_DAYS = f"""
     SELECT tag, sum(minutes)::bigint AS minutes, sum(count)::bigint AS count
     FROM (
+        SELECT tag, minutes, count FROM events_1d
+        WHERE (%(day_start)s::timestamptz IS NULL OR bucket >= %(day_start)s)
+          AND (%(day_end)s::timestamptz IS NULL OR bucket < %(day_end)s) AND {_ANY_TAGS}
+        UNION ALL
         SELECT tag, minutes, count FROM events_1h
-        WHERE (%(inner_start)s::timestamptz IS NULL OR bucket >= %(inner_start)s)
-          AND (%(inner_end)s::timestamptz IS NULL OR bucket < %(inner_end)s) AND {_ANY_TAGS}
+        WHERE {_HOURS_OUTSIDE_DAYS} AND {_ANY_TAGS}
         UNION ALL
         SELECT tag, minutes, 1 FROM events
-        WHERE ((time >= %(start)s AND time < %(inner_start)s) OR (time >= %(inner_end)s AND time < %(end)s))
-              AND {_ANY_TAGS}
+        WHERE {_RAGGED_EDGES} AND {_ANY_TAGS}
     ) AS parts
     GROUP BY tag HAVING sum(count) > 0 ORDER BY tag LIMIT %(tag_limit)s
 """

@@ -20,7 +20,7 @@ from studytrack.events.bounds import BucketBounds, bucket_bounds
 from studytrack.events.errors import InvalidRequestError
 from studytrack.events.models import BucketPublic, BucketSeries, EventPublic, SessionPage, Stats
 from studytrack.events.params import BucketQuery, EventFilters, SessionQuery
-from studytrack.events.rollup import HOUR, QUARTER_HOUR, ceil_to, floor_to
+from studytrack.events.rollup import DAY, HOUR, QUARTER_HOUR, ceil_to, floor_to, moved_hours, nearest_midnights
 
 Connection = AsyncConnection[Any]
 MAX_CURSOR_CHARS = 256
@@ -103,6 +103,9 @@ def _check_answer(rows: list[tuple[Any, ...]], buckets: int, query: BucketQuery,
 
 
 _ROLLUPS = ((HOUR, queries.CHART_FROM_HOURS), (QUARTER_HOUR, queries.CHART_FROM_QUARTER_HOURS))
+# A moved hour costs about three hourly rows read (bench/README.md, "Daily rollup"): past this share of the
+# range's hours the hourly rollup alone is cheaper (zones far from UTC).
+MAX_MOVED_SHARE = 0.25
 
 
 def _chart_statement(query: BucketQuery, bounds: BucketBounds, mode: DatabaseMode) -> tuple[str, dict[str, Any]]:
@@ -113,8 +116,24 @@ def _chart_statement(query: BucketQuery, bounds: BucketBounds, mode: DatabaseMod
         for grain, statement in _ROLLUPS:
             inner_start, inner_end = ceil_to(query.start, grain), floor_to(query.end, grain)
             if inner_start < inner_end and bounds.on_grid(inner_start, inner_end, grain):
-                return statement, {"inner_start": inner_start, "inner_end": inner_end}
+                inner = {"inner_start": inner_start, "inner_end": inner_end}
+                if grain == HOUR:
+                    return _with_days(bounds, inner) or (statement, inner)
+                return statement, inner
     return queries.CHART_FROM_EVENTS, {}
+
+
+def _with_days(bounds: BucketBounds, inner: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The daily rollup's statement when its hourly corrections are few enough to pay off, else None."""
+    day_start, day_end = ceil_to(inner["inner_start"], DAY), floor_to(inner["inner_end"], DAY)
+    if day_start >= day_end:
+        return None
+    midnights = nearest_midnights(bounds.starts)
+    moved = moved_hours(bounds.starts, midnights, day_start, day_end)
+    if len(moved) > MAX_MOVED_SHARE * ((day_end - day_start) / HOUR):
+        return None
+    days = {"day_starts": midnights, "day_start": day_start, "day_end": day_end, "moved": moved}
+    return queries.CHART_FROM_DAYS, inner | days
 
 
 async def bucket_series(
@@ -223,13 +242,19 @@ async def list_sessions(conn: Connection, *, query: SessionQuery) -> SessionPage
 
 
 def _stats_statement(filters: EventFilters, mode: DatabaseMode) -> tuple[str, dict[str, Any]]:
-    """Totals over all users come from the hourly rollup (as the charts' do) unless the range holds no whole hour."""
+    """Totals over all users come from the rollups (as the charts' do) unless the range holds no whole hour."""
     inner_start = None if filters.start is None else ceil_to(filters.start, HOUR)
     inner_end = None if filters.end is None else floor_to(filters.end, HOUR)
-    whole_hours = inner_start is None or inner_end is None or inner_start < inner_end
-    if mode.rollup and filters.user_id is None and whole_hours:
-        return queries.STATS_FROM_HOURS, {"inner_start": inner_start, "inner_end": inner_end}
-    return queries.STATS, {}
+    if not (mode.rollup and filters.user_id is None):
+        return queries.STATS, {}
+    if inner_start is not None and inner_end is not None and inner_start >= inner_end:
+        return queries.STATS, {}
+    day_start = None if inner_start is None else ceil_to(inner_start, DAY)
+    day_end = None if inner_end is None else floor_to(inner_end, DAY)
+    if day_start is not None and day_end is not None and day_start >= day_end:  # no whole day: hours only
+        day_start = day_end = inner_end
+    inner = {"inner_start": inner_start, "inner_end": inner_end, "day_start": day_start, "day_end": day_end}
+    return queries.STATS_FROM_DAYS, inner
 
 
 async def session_stats(
