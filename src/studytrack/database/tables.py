@@ -78,48 +78,40 @@ class EventId(SQLModel, table=True):
     time: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
-class Rollup15m(SQLModel, table=True):
-    """Minutes and sessions per tag and 15-minute UTC bucket, kept exact by the statements that insert and
-    delete events. The sums ride in the key's index, so a chart reads it by an index-only scan."""
+class RollupRow(SQLModel):
+    """A rollup's row: minutes and sessions per tag and UTC bucket of its grain, kept exact by the statements
+    that insert and delete events. The sums ride in the key's index, so a chart reads it by an index-only scan."""
+
+    tag: str = Field(sa_type=Text, nullable=False)
+    bucket: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    minutes: int = Field(sa_type=BigInteger, nullable=False)
+    count: int = Field(sa_type=BigInteger, nullable=False)
+
+
+def _rollup_key(table: str, *columns: str) -> PrimaryKeyConstraint:
+    return PrimaryKeyConstraint(*columns, name=f"{table}_pkey", postgresql_include=["minutes", "count"])
+
+
+class Rollup15m(RollupRow, table=True):
+    """Per 15-minute bucket: charts whose edges are on the quarter hour (offsets such as +05:30, 15-minute widths)."""
 
     __tablename__ = "events_15m"
-    __table_args__ = (
-        PrimaryKeyConstraint("tag", "bucket", name="events_15m_pkey", postgresql_include=["minutes", "count"]),
-    )
-
-    tag: str = Field(sa_column=Column(Text, nullable=False))
-    bucket: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    minutes: int = Field(sa_column=Column(BigInteger, nullable=False))
-    count: int = Field(sa_column=Column(BigInteger, nullable=False))
+    __table_args__ = (_rollup_key("events_15m", "tag", "bucket"),)
 
 
-class Rollup1h(SQLModel, table=True):
-    """The same sums per hour (UTC) and tag, for charts whose bucket edges all fall on whole hours. Keyed by
-    the hour first: a daily chart looks up the hours between its edges and UTC midnight, for every tag."""
+class Rollup1h(RollupRow, table=True):
+    """Per hour: charts whose bucket edges all fall on whole hours. Keyed by the hour first: a daily chart looks
+    up the hours between its edges and UTC midnight, for every tag."""
 
     __tablename__ = "events_1h"
-    __table_args__ = (
-        PrimaryKeyConstraint("bucket", "tag", name="events_1h_pkey", postgresql_include=["minutes", "count"]),
-    )
-
-    tag: str = Field(sa_column=Column(Text, nullable=False))
-    bucket: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    minutes: int = Field(sa_column=Column(BigInteger, nullable=False))
-    count: int = Field(sa_column=Column(BigInteger, nullable=False))
+    __table_args__ = (_rollup_key("events_1h", "bucket", "tag"),)
 
 
-class Rollup1d(SQLModel, table=True):
-    """The same sums per tag and UTC day, for charts of days or longer over all users."""
+class Rollup1d(RollupRow, table=True):
+    """Per UTC day: charts of days or longer over all users, and totals."""
 
     __tablename__ = "events_1d"
-    __table_args__ = (
-        PrimaryKeyConstraint("tag", "bucket", name="events_1d_pkey", postgresql_include=["minutes", "count"]),
-    )
-
-    tag: str = Field(sa_column=Column(Text, nullable=False))
-    bucket: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    minutes: int = Field(sa_column=Column(BigInteger, nullable=False))
-    count: int = Field(sa_column=Column(BigInteger, nullable=False))
+    __table_args__ = (_rollup_key("events_1d", "tag", "bucket"),)
 
 
 class TagSpelling(SQLModel, table=True):
