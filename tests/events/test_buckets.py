@@ -220,13 +220,25 @@ def test_buckets_across_a_dst_change_match_local_time_bucketing(
     assert parse_items([item for item in filled if item["count"]]) == expected
 
 
-@pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin", "America/New_York", "America/Santiago", "Asia/Tokyo"])
+YEAR_ZONES = [
+    "UTC",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Santiago",
+    "Asia/Tokyo",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+]
+
+
+@pytest.mark.parametrize("tz", YEAR_ZONES)
 @pytest.mark.parametrize("duration", ["1 day", "1 week", "1 month"])
 def test_a_year_of_every_hour_counts_each_session_in_its_local_bucket(
     client: TestClient, db: Database, tz: str, duration: str
 ) -> None:
-    # A session in every UTC hour of 2024, the ends ragged: whole days, the hours between a zone's midnight and
-    # UTC's, and raw rows at both ends all land where local-time bucketing puts them, across both DST changes.
+    # A session in every UTC hour of 2024 (at every minute of the hour in turn), the ends ragged: whole days, the
+    # hours and quarter hours between a zone's midnight and UTC's, and raw rows at both ends all land where
+    # local-time bucketing puts them, across both DST changes.
     first = datetime(2024, 1, 1, tzinfo=UTC)
     hours = range(366 * 24)
     sessions = [Session(first + timedelta(hours=n, minutes=n % 60), ("cka", "go")[n % 2], 1 + n % 7) for n in hours]

@@ -38,6 +38,11 @@ RANGES = [
     ("2025-01-06T10:05:00Z", "2025-01-06T13:30:00Z"),  # ragged at both ends
     ("2025-01-06T10:00:00Z", "2025-01-06T12:00:00Z"),  # whole hours
     ("2025-01-06T10:05:00Z", "2025-01-06T10:50:00Z"),  # inside one hour
+    ("2025-01-06T10:05:00Z", "2025-01-09T13:30:00Z"),  # whole days between ragged hours
+    ("2025-01-07T00:00:00Z", "2025-01-09T00:00:00Z"),  # whole days
+    ("2025-01-06T23:00:00Z", "2025-01-08T01:00:00Z"),  # whole hours around a whole day
+    ("2025-01-07T10:00:00Z", None),
+    (None, "2025-01-08T11:20:00Z"),
     ("2025-01-06T10:05:00Z", None),
     (None, "2025-01-06T11:20:00Z"),
     (None, None),
@@ -50,6 +55,7 @@ def test_totals_of_any_range_count_exactly_the_sessions_inside_it(
 ) -> None:
     first = datetime(2025, 1, 6, 9, tzinfo=UTC)
     sessions = [Session(first + timedelta(minutes=7 * n), "cka" if n % 3 else "go", 1 + n % 40) for n in range(60)]
+    sessions += [Session(first + timedelta(minutes=53 * n), "cka", 1 + n % 9) for n in range(8, 120)]  # 4 days
     insert_sessions(db, sessions)
     lower = datetime.fromisoformat(start) if start else datetime.min.replace(tzinfo=UTC)
     upper = datetime.fromisoformat(end) if end else datetime.max.replace(tzinfo=UTC)

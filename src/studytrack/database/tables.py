@@ -93,10 +93,11 @@ def _rollup_key(table: str, *columns: str) -> PrimaryKeyConstraint:
 
 
 class Rollup15m(RollupRow, table=True):
-    """Per 15-minute bucket: charts whose edges are on the quarter hour (offsets such as +05:30, 15-minute widths)."""
+    """Per 15-minute bucket: charts whose edges are on the quarter hour (offsets such as +05:30, 15-minute widths).
+    Keyed by the bucket first, as `events_1h`."""
 
     __tablename__ = "events_15m"
-    __table_args__ = (_rollup_key("events_15m", "tag", "bucket"),)
+    __table_args__ = (_rollup_key("events_15m", "bucket", "tag"),)
 
 
 class Rollup1h(RollupRow, table=True):

@@ -5,9 +5,9 @@ Charts: the caller computes where its local buckets begin, as instants (`bounds.
 row to its slot with `width_bucket`, a binary search over them, in both database modes. Four statements, the
 first that fits runs:
 
-- `CHART_FROM_DAYS`: charts over all users of days or longer whose edges fall on whole UTC hours, when few of
-  the range's hours lie between a local midnight and UTC's (`service.MAX_MOVED_SHARE`: zones within about six
-  hours of UTC): whole days from `events_1d`, those hours moved with rows of `events_1h`.
+- `CHART_FROM_DAYS`: charts over all users of days or longer whose edges fall on the quarter hour, when few of
+  the range's hours lie between a local midnight and UTC's (`service.MOVED_ROW_COST`: zones within about six
+  hours of UTC): whole days from `events_1d`, those hours moved with rows of `events_1h` and `events_15m`.
 - `CHART_FROM_HOURS`: charts over all users (the dashboard's default) whose bucket edges fall on whole UTC
   hours (every zone with a whole-hour offset, widths of an hour or more): whole hours of the range from the
   rollup `events_1h`, its ragged edges from raw rows.
@@ -34,9 +34,9 @@ _ANY_USER = "(%(user_id)s::text IS NULL OR user_id = %(user_id)s)"
 _FROM_START = "(%(start)s::timestamptz IS NULL OR time >= %(start)s)"
 _BEFORE_END = "(%(end)s::timestamptz IS NULL OR time < %(end)s)"
 # The parts of a range a rollup does not cover whole: the raw rows of its ragged ends (outside the whole rollup
-# buckets inner_start..inner_end) and the whole hours outside its whole days (day_start..day_end).
+# buckets inner_start..inner_end) and the whole rollup buckets outside its whole days (day_start..day_end).
 _RAGGED_EDGES = "((time >= %(start)s AND time < %(inner_start)s) OR (time >= %(inner_end)s AND time < %(end)s))"
-_HOURS_OUTSIDE_DAYS = (
+_OUTSIDE_DAYS = (
     "((bucket >= %(inner_start)s AND bucket < %(day_start)s) OR (bucket >= %(day_end)s AND bucket < %(inner_end)s))"
 )
 # One row more than a chart may carry: the caller refuses the request when it comes back (bounded answer).
@@ -71,22 +71,27 @@ CHART_FROM_HOURS = _SLOTS_FROM_ROLLUP.format(table="events_1h")
 CHART_FROM_QUARTER_HOURS = _SLOTS_FROM_ROLLUP.format(table="events_15m")
 
 # Charts of days or longer over all users: whole UTC days from `events_1d`, each to the slot its day falls in by
-# `day_starts` (slot n's start moved to the nearest UTC midnight). The hours between a slot's start and its
-# midnight (`moved`, listed by the caller) are then in the wrong slot: each such hour of `events_1h` is added
-# to its own slot and taken from its day's. Then, as above, the whole hours of the range outside whole days
-# from `events_1h`, its ragged edges from raw rows. Extra parameters: day_starts, day_start/day_end (the
-# whole days), moved (timestamptz[]).
+# `day_starts` (slot n's start moved to the nearest UTC midnight). The hours and quarter hours between a slot's
+# start and its midnight (`moved_hours`, `moved_quarters`: listed by the caller, disjoint) are then in the wrong
+# slot: each is added to its own slot and taken from its day's. The range's whole quarter hours outside whole
+# days come from `events_15m`, its ragged edges from raw rows. Extra parameters: day_starts, day_start/day_end
+# (the whole days), moved_hours, moved_quarters (timestamptz[]); inner_start/inner_end on the quarter hour.
+_MOVED = f"""
+        SELECT width_bucket(bucket, %(starts)b::timestamptz[]), tag, minutes, count FROM {{table}}
+        WHERE bucket = ANY(%({{moved}})b::timestamptz[]) AND {_ANY_TAGS}
+        UNION ALL
+        SELECT width_bucket(bucket, %(day_starts)b::timestamptz[]), tag, -minutes, -count FROM {{table}}
+        WHERE bucket = ANY(%({{moved}})b::timestamptz[]) AND {_ANY_TAGS}"""
 CHART_FROM_DAYS = f"""
     SELECT slot, tag, sum(minutes)::bigint AS minutes, sum(count)::bigint AS count
     FROM (
         SELECT width_bucket(bucket, %(day_starts)b::timestamptz[]) AS slot, tag, minutes, count FROM events_1d
         WHERE bucket >= %(day_start)s AND bucket < %(day_end)s AND {_ANY_TAGS}
+        UNION ALL{_MOVED.format(table="events_1h", moved="moved_hours")}
+        UNION ALL{_MOVED.format(table="events_15m", moved="moved_quarters")}
         UNION ALL
-        SELECT width_bucket(bucket, %(starts)b::timestamptz[]), tag, minutes, count FROM events_1h
-        WHERE ({_HOURS_OUTSIDE_DAYS} OR bucket = ANY(%(moved)b::timestamptz[])) AND {_ANY_TAGS}
-        UNION ALL
-        SELECT width_bucket(bucket, %(day_starts)b::timestamptz[]), tag, -minutes, -count FROM events_1h
-        WHERE bucket = ANY(%(moved)b::timestamptz[]) AND {_ANY_TAGS}
+        SELECT width_bucket(bucket, %(starts)b::timestamptz[]), tag, minutes, count FROM events_15m
+        WHERE {_OUTSIDE_DAYS} AND {_ANY_TAGS}
         UNION ALL
         SELECT {_SLOT}, tag, minutes, 1 FROM events
         WHERE {_RAGGED_EDGES} AND {_ANY_TAGS}
@@ -232,7 +237,7 @@ STATS_FROM_DAYS = f"""
           AND (%(day_end)s::timestamptz IS NULL OR bucket < %(day_end)s) AND {_ANY_TAGS}
         UNION ALL
         SELECT tag, minutes, count FROM events_1h
-        WHERE {_HOURS_OUTSIDE_DAYS} AND {_ANY_TAGS}
+        WHERE {_OUTSIDE_DAYS} AND {_ANY_TAGS}
         UNION ALL
         SELECT tag, minutes, 1 FROM events
         WHERE {_RAGGED_EDGES} AND {_ANY_TAGS}

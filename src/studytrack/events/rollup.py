@@ -34,16 +34,46 @@ def nearest_midnights(starts: Sequence[datetime]) -> list[datetime]:
     return [floor_to(start + DAY / 2, DAY) for start in starts]
 
 
-def moved_hours(
+def moved_hours_and_quarters(
     starts: Sequence[datetime], midnights: Sequence[datetime], first_day: datetime, end_day: datetime
-) -> list[datetime]:
-    """The hours in [first_day, end_day) that may lie in another slot than their UTC day: those between a start
-    and its midnight (every start there on the hour), each once. An hour listed that lies in its day's slot is
-    added and taken back from that slot: harmless."""
-    hours: set[datetime] = set()
-    for start, midnight in zip(starts, midnights, strict=True):
-        hour, last = max(min(start, midnight), first_day), min(max(start, midnight), end_day)
-        while hour < last:
-            hours.add(hour)
-            hour += HOUR
-    return sorted(hours)
+) -> tuple[list[datetime], list[datetime]]:
+    """The whole hours, and the quarter hours outside them, in [first_day, end_day) that may lie in another
+    slot than their UTC day: those between a start (on the quarter hour there) and its midnight, each once.
+    An hour with a start inside is listed as its quarter hours: a moved row must lie in one slot. One listed
+    that lies in its day's slot is added to that slot and taken back: harmless."""
+    stretches = sorted(
+        (max(min(start, midnight), first_day), min(max(start, midnight), end_day))
+        for start, midnight in zip(starts, midnights, strict=True)
+    )
+    split = {floor_to(start, HOUR) for start in starts if floor_to(start, HOUR) != start}
+    hours: list[datetime] = []
+    quarters: list[datetime] = []
+    for lower, upper in _merged(stretches):
+        whole_from, whole_to = ceil_to(lower, HOUR), floor_to(upper, HOUR)
+        if whole_from >= whole_to:  # no whole hour inside
+            whole_from = whole_to = upper
+        quarters.extend(_steps(lower, whole_from, QUARTER_HOUR))
+        for hour in _steps(whole_from, whole_to, HOUR):
+            if hour in split:
+                quarters.extend(_steps(hour, hour + HOUR, QUARTER_HOUR))
+            else:
+                hours.append(hour)
+        quarters.extend(_steps(whole_to, upper, QUARTER_HOUR))
+    return hours, sorted(quarters)
+
+
+def _merged(stretches: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Sorted stretches of time, overlapping ones joined (a repeated midnight can make two overlap)."""
+    merged: list[tuple[datetime, datetime]] = []
+    for lower, upper in stretches:
+        if lower >= upper:
+            continue
+        if merged and lower <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], upper))
+        else:
+            merged.append((lower, upper))
+    return merged
+
+
+def _steps(lower: datetime, upper: datetime, grain: timedelta) -> list[datetime]:
+    return [lower + n * grain for n in range((upper - lower) // grain)]

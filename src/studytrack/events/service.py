@@ -20,7 +20,15 @@ from studytrack.events.bounds import BucketBounds, bucket_bounds
 from studytrack.events.errors import InvalidRequestError
 from studytrack.events.models import BucketPublic, BucketSeries, EventPublic, SessionPage, Stats
 from studytrack.events.params import BucketQuery, EventFilters, SessionQuery
-from studytrack.events.rollup import DAY, HOUR, QUARTER_HOUR, ceil_to, floor_to, moved_hours, nearest_midnights
+from studytrack.events.rollup import (
+    DAY,
+    HOUR,
+    QUARTER_HOUR,
+    ceil_to,
+    floor_to,
+    moved_hours_and_quarters,
+    nearest_midnights,
+)
 
 Connection = AsyncConnection[Any]
 MAX_CURSOR_CHARS = 256
@@ -103,13 +111,13 @@ def _check_answer(rows: list[tuple[Any, ...]], buckets: int, query: BucketQuery,
 
 
 _ROLLUPS = ((HOUR, queries.CHART_FROM_HOURS), (QUARTER_HOUR, queries.CHART_FROM_QUARTER_HOURS))
-# A moved hour costs about three hourly rows read (bench/README.md, "Daily rollup"): past this share of the
-# range's hours the hourly rollup alone is cheaper (zones far from UTC).
-MAX_MOVED_SHARE = 0.25
+# A moved hour or quarter hour costs about as much as 3.5 rollup rows read in order (bench/README.md, "Daily
+# rollup"): the daily rollup is read while that beats reading the range's hours (or quarter hours).
+MOVED_ROW_COST = 3.5
 
 
 def _chart_statement(query: BucketQuery, bounds: BucketBounds, mode: DatabaseMode) -> tuple[str, dict[str, Any]]:
-    """The coarsest rollup that answers like the raw rows (see `queries`), with the range shrunk to its grain."""
+    """The cheapest rollup that answers like the raw rows (see `queries`), with the range shrunk to its grain."""
     assert query.start is not None
     assert query.end is not None
     if mode.rollup and query.user_id is None:
@@ -117,23 +125,26 @@ def _chart_statement(query: BucketQuery, bounds: BucketBounds, mode: DatabaseMod
             inner_start, inner_end = ceil_to(query.start, grain), floor_to(query.end, grain)
             if inner_start < inner_end and bounds.on_grid(inner_start, inner_end, grain):
                 inner = {"inner_start": inner_start, "inner_end": inner_end}
-                if grain == HOUR:
-                    return _with_days(bounds, inner) or (statement, inner)
-                return statement, inner
+                return _with_days(query, bounds, (inner_end - inner_start) / grain) or (statement, inner)
     return queries.CHART_FROM_EVENTS, {}
 
 
-def _with_days(bounds: BucketBounds, inner: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """The daily rollup's statement when its hourly corrections are few enough to pay off, else None."""
-    day_start, day_end = ceil_to(inner["inner_start"], DAY), floor_to(inner["inner_end"], DAY)
-    if day_start >= day_end:
+def _with_days(query: BucketQuery, bounds: BucketBounds, rollup_rows: float) -> tuple[str, dict[str, Any]] | None:
+    """The daily rollup's statement when it reads less than `rollup_rows` (per tag) would, else None."""
+    assert query.start is not None
+    assert query.end is not None
+    inner_start, inner_end = ceil_to(query.start, QUARTER_HOUR), floor_to(query.end, QUARTER_HOUR)
+    day_start, day_end = ceil_to(inner_start, DAY), floor_to(inner_end, DAY)
+    if day_start >= day_end or not bounds.on_grid(inner_start, inner_end, QUARTER_HOUR):
         return None
     midnights = nearest_midnights(bounds.starts)
-    moved = moved_hours(bounds.starts, midnights, day_start, day_end)
-    if len(moved) > MAX_MOVED_SHARE * ((day_end - day_start) / HOUR):
+    hours, quarters = moved_hours_and_quarters(bounds.starts, midnights, day_start, day_end)
+    if (day_end - day_start) / DAY + MOVED_ROW_COST * (len(hours) + len(quarters)) >= rollup_rows:
         return None
-    days = {"day_starts": midnights, "day_start": day_start, "day_end": day_end, "moved": moved}
-    return queries.CHART_FROM_DAYS, inner | days
+    return queries.CHART_FROM_DAYS, {
+        "inner_start": inner_start, "inner_end": inner_end, "day_starts": midnights, "day_start": day_start,
+        "day_end": day_end, "moved_hours": hours, "moved_quarters": quarters,
+    }  # fmt: skip
 
 
 async def bucket_series(

@@ -1,9 +1,9 @@
-"""The daily rollup `events_1d`, and `events_1h` keyed by the hour first.
+"""The daily rollup `events_1d`, and `events_1h` and `events_15m` keyed by their bucket first.
 
 A year of daily buckets over all users reads one row per tag and day instead of 24; where the caller's days
-do not begin at UTC midnight, the hours between are moved with hourly rows looked up by their hour (hence the
-key order). Kept exact like the others by the statements that insert and delete events; filled here from
-`events_1h`.
+do not begin at UTC midnight, the hours and quarter hours between are moved with rows looked up by their
+bucket, for every tag (hence the key order). Kept exact like the others by the statements that insert and
+delete events; filled here from `events_1h`.
 
 Revision ID: 0005
 Revises: 0004
@@ -18,9 +18,9 @@ branch_labels = None
 depends_on = None
 
 
-def _key_hours(columns: str) -> None:
-    op.execute("ALTER TABLE events_1h DROP CONSTRAINT events_1h_pkey")
-    op.execute(f"ALTER TABLE events_1h ADD CONSTRAINT events_1h_pkey PRIMARY KEY ({columns}) INCLUDE (minutes, count)")
+def _key(table: str, columns: str) -> None:
+    op.execute(f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey")
+    op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY ({columns}) INCLUDE (minutes, count)")
 
 
 def upgrade() -> None:
@@ -42,9 +42,11 @@ def upgrade() -> None:
         FROM events_1h GROUP BY 1, 2
         """
     )
-    _key_hours("bucket, tag")
+    _key("events_1h", "bucket, tag")
+    _key("events_15m", "bucket, tag")
 
 
 def downgrade() -> None:
-    _key_hours("tag, bucket")
+    _key("events_15m", "tag, bucket")
+    _key("events_1h", "tag, bucket")
     op.execute("DROP TABLE events_1d")
