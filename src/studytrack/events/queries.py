@@ -144,20 +144,21 @@ _INSERT_NEW_ROWS = """
 # Both statements answer (id, time, received_at) for each inserted row.
 INSERT_EVENTS = f"WITH {_NEW_ROWS}, inserted AS ({_INSERT_NEW_ROWS}) SELECT id, time, received_at FROM inserted"
 # The same insert, and the rollups gain exactly the rows that were inserted, in the same statement (so the
-# same transaction). Ordered upserts, one table after the other, keep concurrent writers from deadlocking.
+# same transaction). Upserts in key order (`order`: the table's key columns), one table after the other, keep
+# concurrent writers from deadlocking and insert along the index.
 _ROLL_UP = """
     {name} AS (
         INSERT INTO {table} AS r (bucket, tag, minutes, count)
         SELECT date_bin(INTERVAL '{grain}', time, TIMESTAMPTZ '{origin} 00:00:00+00'), tag, sum(minutes), count(*)
-        FROM inserted GROUP BY 1, 2 ORDER BY 2, 1
+        FROM inserted GROUP BY 1, 2 ORDER BY {order}
         ON CONFLICT (bucket, tag) DO UPDATE SET minutes = r.minutes + excluded.minutes, count = r.count + excluded.count
     )"""
 INSERT_EVENTS_AND_ROLLUP = f"""
     WITH {_NEW_ROWS},
     inserted AS ({_INSERT_NEW_ROWS}),
-    {_ROLL_UP.format(name="quarter_hours", table="events_15m", grain="15 minutes", origin=_ORIGIN)},
-    {_ROLL_UP.format(name="hours", table="events_1h", grain="1 hour", origin=_ORIGIN)},
-    {_ROLL_UP.format(name="days", table="events_1d", grain="1 day", origin=_ORIGIN)}
+    {_ROLL_UP.format(name="quarter_hours", table="events_15m", grain="15 minutes", origin=_ORIGIN, order="1, 2")},
+    {_ROLL_UP.format(name="hours", table="events_1h", grain="1 hour", origin=_ORIGIN, order="1, 2")},
+    {_ROLL_UP.format(name="days", table="events_1d", grain="1 day", origin=_ORIGIN, order="2, 1")}
     SELECT id, time, received_at FROM inserted
 """
 # An event's columns as the API shows them: its tag in the spelling people see.
