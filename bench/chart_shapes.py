@@ -1,6 +1,6 @@
 """Chart statements compared on the same data and server: the 15-minute rollup against the hourly one, one
 shape per filter combination against one statement whose filters are optional, and per zone the statement the
-service picks (the daily rollup with hourly corrections, near UTC) against the hourly rollup alone.
+service picks (the daily rollup with corrections, near UTC) against the rollup it would read without it.
 
 `python -m bench.chart_shapes [--events N] [--timescaledb]`; figures in bench/README.md.
 """

@@ -337,7 +337,7 @@ def test_parquet_export_is_readable_with_pyarrow(fresh_url: str, tmp_path: Path)
 
 
 def test_imported_sessions_count_in_the_buckets_at_once(client: TestClient, db: Database) -> None:
-    """On both backends: the import's writes keep the 15-minute rollup exact."""
+    """On both backends: the import's writes keep the rollups exact."""
     writer = client.app.state.writer  # type: ignore[attr-defined]
     portal = client.portal
     assert portal is not None

@@ -1,7 +1,7 @@
 """`studytrack demo | import | export`: study data in and out of the configured (or embedded) database.
 
 Writes take the API's own path: `resolve` gives each session the API's identity and `EventWriter` stores a batch
-in one transaction and keeps the 15-minute rollup exact, so running a command twice stores nothing twice.
+in one transaction and keeps the rollups exact, so running a command twice stores nothing twice.
 Progress bars go to stderr, reports to stdout; the exit code is non-zero only when the command could not run.
 """
 

@@ -200,7 +200,7 @@ async def write_events(
     """Insert all events in one statement (atomic on its own: on an autocommit connection it is committed when
     it returns); one result per event, in order.
 
-    `rollup_table`: the `events_15m` rollup gains the inserted rows in the same statement. An id sent
+    `rollup_table`: the rollups gain the inserted rows in the same statement. An id sent
     twice is written once, its first occurrence; the others are its duplicates, or conflicts when they differ.
     """
     events = _first_spellings(events)
@@ -227,7 +227,7 @@ WRITE_ATTEMPTS = 3
 
 
 class EventWriter:
-    """Writes events with one insert statement, which keeps the 15-minute rollup exact in the same statement."""
+    """Writes events with one insert statement, which keeps the rollups exact in the same statement."""
 
     def __init__(
         self, pool: AsyncConnectionPool[Any], *, mode: ModeSource, on_written: OnWritten | None = None

@@ -4,7 +4,8 @@ Each holds one row per tag and UTC bucket of its grain (15 minutes, an hour, a d
 and delete in the same statement. A rollup answers like the raw rows over a stretch of time when no slot edge
 falls inside one of its buckets there: every edge is on its grain (`BucketBounds.on_grid`). Whole-hour zones
 and widths of an hour or more fit the hourly one; 15-minute widths or offsets such as +05:30 the other. Days
-rarely begin at UTC midnight, so the daily one is read with hourly corrections (`moved_hours`).
+rarely begin at UTC midnight, so the daily one is read with hourly and quarter-hourly corrections
+(`moved_hours_and_quarters`).
 """
 
 from __future__ import annotations
