@@ -7,7 +7,8 @@ workers (as in the benchmark) it prints, for the no-op POST, single-event POSTs 
   - events per write transaction (transaction ids taken), i.e. how many single POSTs group commit
     puts in one statement;
 and for the bucket queries at --rows events: the client's p50 beside the server's own mean time (the
-service's request-duration histogram on /metrics) and the HTTP floor (GET /healthz).
+service's request-duration histogram on /metrics) and the HTTP floor (GET /healthz), then the CPU split of
+64 clients asking for the dashboard's default chart.
 
 Run: ./bench/run.sh probe [--seconds 8] [--rows 1000000]
 """
@@ -23,11 +24,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import psycopg
 
-from bench.run import QUERIES, batch_ingest, bulk_load, gunicorn, make_token, rebuild_rollup, wrk
+from bench.run import DASHBOARD, QUERIES, batch_ingest, bulk_load, gunicorn, make_token, rebuild_rollup, wrk
 from studytrack.config import load_settings
 from studytrack.database.embedded import start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
@@ -167,8 +169,15 @@ def main() -> None:
                         client.get("/healthz").raise_for_status()
                         floor.append((time.perf_counter() - started) * 1000)
                 print(f"  {'HTTP floor, GET /healthz':<24} client p50 {statistics.median(floor):6.2f} ms")
-                for name in ("one tag", "one tag, one user"):
-                    print(f"  {name:<24} {query_split(base, token, QUERIES[name])}")
+                for name, params in QUERIES.items():
+                    print(f"  {name:<24} {query_split(base, token, params)}")
+
+                def dashboard() -> tuple[float, float]:
+                    rate = wrk(f"{base}/api/events/?{urlencode(DASHBOARD)}", token, args.seconds, get=True)[0]
+                    return rate * args.seconds, rate
+
+                print("The dashboard's default chart, wrk -t2 -c64 (what bounds it: the CPU split):")
+                probe("dashboard chart", url, dashboard, "request")
         finally:
             stop_embedded_database(server)
 
