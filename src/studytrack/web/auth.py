@@ -155,10 +155,10 @@ async def badge_access(request: Request, token: str | None = None) -> Principal 
     token that may read that person's sessions, so a public badge never reveals per-user data."""
     if request.app.state.settings.public_badges and "user_id" not in request.query_params:
         return None
-    principal = await _principal(request, query_token=token)
-    if not principal.allows("read"):
+    caller = await _principal(request, query_token=token)
+    if not caller.allows("read"):
         raise ApiError(403, "missing_scope", "this token lacks the `read` scope")
-    return principal
+    return caller
 
 
 def user_scope(principal: Principal, requested: str | None) -> str | None:
