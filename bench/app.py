@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, status
+from fastapi import FastAPI, Request, status
 
 from studytrack.events.models import EventCreate
 from studytrack.web.app import create_app
-from studytrack.web.auth import IngestAccess
+from studytrack.web.auth import principal, token_scope
+from studytrack.web.flat import guard_route
 
 
 def create_bench_app() -> FastAPI:
     app = create_app()
 
     @app.post("/bench/noop", status_code=status.HTTP_201_CREATED)
-    async def noop(event: EventCreate, access: IngestAccess) -> EventCreate:
+    @token_scope("ingest")
+    async def noop(event: EventCreate, request: Request) -> EventCreate:
+        principal(request)
         return event  # parsed, validated and authorised like POST /api/events/, but nothing is written
+
+    guard_route(app.router.routes[-1], noop)
 
     # Tried first, as POST /api/events/ is among the first: routes are matched in order on every request.
     app.router.routes.insert(0, app.router.routes.pop())

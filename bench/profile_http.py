@@ -1,7 +1,8 @@
 """Where one worker's time goes on an HTTP path: py-spy samples a gunicorn worker while wrk loads it.
 
-Paths: `bare` (bench/bare.py, the real ceiling), `noop` (our app's no-op: every middleware, auth off),
-`single` (POST /api/events/, durable). One Uvicorn worker on a fresh embedded PostgreSQL, auth off; prints
+Paths: `bare` (bench/bare.py, the real ceiling), `noop` (our app's no-op: every middleware and the token
+check), `single` (POST /api/events/, durable). One Uvicorn worker on a fresh embedded PostgreSQL, with a token
+as in the benchmark (`--auth-off` leaves the token check out); prints
 req/s and the frames holding the most samples (inclusive), and keeps py-spy's raw file for a flame graph.
 Profile on a quiet machine: on shared cores samples include time the worker waited for a CPU.
 
@@ -21,6 +22,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from bench.run import make_token
 from studytrack.config import get_settings
 from studytrack.database.embedded import start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
@@ -50,6 +52,7 @@ def main() -> None:
     parser.add_argument("path", choices=sorted(PATHS))
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--auth-off", action="store_true", help="AUTH_DISABLED=true: no token check")
     args = parser.parse_args()
     app, route = PATHS[args.path]
     out = Path(tempfile.gettempdir()) / f"studytrack-profile-{args.path}.txt"
@@ -57,8 +60,9 @@ def main() -> None:
         server, url = start_embedded_database(Path(home), timescaledb=False)
         try:
             run_migrations(url, replace(get_settings(), timescaledb="off"))
-            env = os.environ | {"DATABASE_URL": url, "AUTH_DISABLED": "true", "TIMESCALEDB": "off"}
-            env |= {"LOG_LEVEL": "warning", "PYTHONPATH": str(REPO), "BENCH_TOKEN": "unused"}
+            token = "unused" if args.auth_off else make_token(url)
+            env = os.environ | {"DATABASE_URL": url, "AUTH_DISABLED": str(args.auth_off).lower(), "TIMESCALEDB": "off"}
+            env |= {"LOG_LEVEL": "warning", "PYTHONPATH": str(REPO), "BENCH_TOKEN": token}
             command = [sys.executable, "-m", "gunicorn", "-c", "python:studytrack.web.gunicorn_conf", "-w", "1"]
             command += ["-b", "127.0.0.1:8811", "--access-logfile", "/dev/null", app]
             gunicorn = subprocess.Popen(command, env=env, cwd=REPO, start_new_session=True)

@@ -48,6 +48,10 @@ def test_a_post_without_a_token_is_refused_before_its_body_is_judged(client: Tes
     for body in (EVENT, {"tag": "", "minutes": 0}, [1, 2]):
         response = client.post("/api/events/", json=body, headers={"Authorization": ""})
         assert (response.status_code, response.json()["code"]) == (401, "missing_token")
+    unreadable = client.post(
+        "/api/events/", content=b"{not json", headers={"Authorization": "", "content-type": "application/json"}
+    )
+    assert (unreadable.status_code, unreadable.json()["code"]) == (401, "missing_token")  # the body is not read
 
 
 def test_the_token_also_works_as_the_password_of_basic_auth(client: TestClient, db: Database) -> None:

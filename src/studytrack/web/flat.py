@@ -33,6 +33,7 @@ class FlatRouter(APIRouter):
     def add_operation(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
         """The routes of one declared operation (one here; a subclass may add more)."""
         super().add_api_route(path, endpoint, **options)
+        guard_route(self.routes[-1], endpoint)
 
     def routes_for(self, app: FastAPI) -> list[BaseRoute]:
         router = type(self)(**self._settings, dependency_overrides_provider=app)
@@ -41,6 +42,14 @@ class FlatRouter(APIRouter):
         if len(router.routes) != len(self.routes):
             raise TypeError(f"{type(self).__name__} rebuilds API routes only (operations: {len(self._operations)})")
         return router.routes
+
+
+def guard_route(route: BaseRoute, endpoint: Callable[..., Any]) -> None:
+    """Wraps the route's ASGI app in its endpoint's `asgi_guard`, if any (`auth.token_scope`): run before
+    FastAPI reads the body or solves a dependency."""
+    guard = getattr(endpoint, "asgi_guard", None)
+    if guard is not None:
+        route.app = guard(route.app)  # type: ignore[attr-defined]
 
 
 def is_alias(route: BaseRoute) -> bool:

@@ -17,18 +17,20 @@ from studytrack.logs import request_id
 HEADER = "X-Request-ID"
 _NAME = HEADER.lower().encode()  # as ASGI header names are sent
 _SANE = re.compile(r"[!-~]{1,128}")
+_UUID4_CLEAR = ~(0xF000 << 64 | 0xC000 << 48)  # the version and variant bits of 128 random ones
+_UUID4_SET = 4 << 76 | 0x8000 << 48  # version 4, RFC 4122 variant
 
 
 def new_request_id() -> str:
     """A random version-4 UUID in hex, as `uuid.uuid4().hex` but from `random` (reseeded in each forked
     worker): a correlation id needs no system call per request, and no UUID object."""
-    bits = random.getrandbits(128) & ~(0xC000 << 48) | 0x8000 << 48  # RFC 4122 variant
-    return f"{bits & ~(0xF000 << 64) | 4 << 76:032x}"  # version 4
+    return f"{random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
 
 
 def with_request_id(headers: Iterable[tuple[bytes, bytes]], value: bytes) -> list[tuple[bytes, bytes]]:
-    """The response headers with X-Request-ID set to `value` (replaced if the answer already had one)."""
-    kept = [header for header in headers if header[0].lower() != _NAME]
+    """The response headers with X-Request-ID set to `value` (replaced if the answer already had one; ASGI
+    header names are lower-case)."""
+    kept = [header for header in headers if header[0] != _NAME]
     kept.append((_NAME, value))
     return kept
 

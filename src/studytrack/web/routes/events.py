@@ -25,7 +25,7 @@ from studytrack.events.models import (
 )
 from studytrack.events.params import SessionQuery, StatsQuery
 from studytrack.events.retention import refuse_expired
-from studytrack.web.auth import AUTH_ERRORS, AdminAccess, IngestAccess, ReadAccess, user_scope
+from studytrack.web.auth import AUTH_ERRORS, AdminAccess, IngestAccess, ReadAccess, principal, token_scope, user_scope
 from studytrack.web.deps import (
     ModeDep,
     ReadConnectionDep,
@@ -86,10 +86,11 @@ def _scoped(event: EventCreate, access: Principal) -> EventCreate:
     | BODY_TOO_LARGE
     | UNREADABLE_BODY,
 )
-async def create_event(event: EventCreate, access: IngestAccess, request: Request, response: Response) -> EventPublic:
+@token_scope("ingest")
+async def create_event(event: EventCreate, request: Request, response: Response) -> EventPublic:
     """Record one study session. The 201 is sent only after the session is committed."""
     state = request.app.state  # not dependencies: FastAPI solves each dependency anew on every request
-    event = _scoped(event, access)
+    event = _scoped(event, principal(request))
     now = datetime.now(UTC)
     refuse_expired([event], retention=state.settings.retention, now=now, batch=False)
     committer: GroupCommitter = state.committer
