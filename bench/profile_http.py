@@ -1,7 +1,8 @@
 """Where one worker's time goes on an HTTP path: py-spy samples a gunicorn worker while wrk loads it.
 
 Paths: `bare` (bench/bare.py, the real ceiling), `noop` (our app's no-op: every middleware and the token
-check), `single` (POST /api/events/, durable). One Uvicorn worker on a fresh embedded PostgreSQL, with a token
+check), `single` (POST /api/events/, durable), `dashboard` (GET of the dashboard's default chart, as
+bench/run.py asks for it, on 1M events). One Uvicorn worker on a fresh embedded PostgreSQL, with a token
 as in the benchmark (`--auth-off` leaves the token check out); prints
 req/s and the frames holding the most samples (inclusive), and keeps py-spy's raw file for a flame graph.
 Profile on a quiet machine: on shared cores samples include time the worker waited for a CPU.
@@ -21,8 +22,9 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlencode
 
-from bench.run import make_token
+from bench.run import DASHBOARD, bulk_load, make_token, rebuild_rollup
 from studytrack.config import get_settings
 from studytrack.database.embedded import start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
@@ -32,7 +34,9 @@ PATHS = {
     "bare": ("bench.bare:app", "/bench/bare"),
     "noop": ("bench.app:create_bench_app()", "/bench/noop"),
     "single": ("bench.app:create_bench_app()", "/api/events/"),
+    "dashboard": ("bench.app:create_bench_app()", f"/api/events/?{urlencode(DASHBOARD)}"),
 }
+CHART_EVENTS = 1_000_000
 
 
 def top_frames(raw: Path, count: int) -> list[tuple[float, str]]:
@@ -61,6 +65,9 @@ def main() -> None:
         try:
             run_migrations(url, replace(get_settings(), timescaledb="off"))
             token = "unused" if args.auth_off else make_token(url)
+            if args.path == "dashboard":
+                bulk_load(url, CHART_EVENTS, seed=CHART_EVENTS)
+                rebuild_rollup(url)
             env = os.environ | {"DATABASE_URL": url, "AUTH_DISABLED": str(args.auth_off).lower(), "TIMESCALEDB": "off"}
             env |= {"LOG_LEVEL": "warning", "PYTHONPATH": str(REPO), "BENCH_TOKEN": token}
             command = [sys.executable, "-m", "gunicorn", "-c", "python:studytrack.web.gunicorn_conf", "-w", "1"]
@@ -69,7 +76,9 @@ def main() -> None:
             try:
                 time.sleep(5)
                 worker = subprocess.run(["pgrep", "-P", str(gunicorn.pid)], capture_output=True, text=True, check=True)
-                load = ["wrk", "-t1", "-c32", f"-d{args.seconds + 4}s", "-s", "bench/post.lua"]
+                get = ["-H", f"Authorization: Bearer {token}"]
+                requests = get if args.path == "dashboard" else ["-s", "bench/post.lua"]
+                load = ["wrk", "-t1", "-c32", f"-d{args.seconds + 4}s", *requests]
                 wrk = subprocess.Popen(
                     [*load, f"http://127.0.0.1:8811{route}"], env=env, cwd=REPO, stdout=subprocess.PIPE, text=True
                 )
