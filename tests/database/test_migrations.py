@@ -74,36 +74,42 @@ def test_tags_stored_before_spellings_were_kept_show_as_they_were_stored(server_
         assert db.execute("SELECT tag, spelling FROM tag_spellings").fetchall() == [("cka", "cka")]
 
 
-def test_charts_of_sessions_stored_before_the_hourly_rollup_read_the_same(server_url: str, settings: Settings) -> None:
-    url = create_database(server_url, "migrations_hourly")
-    command.upgrade(alembic_config(url, settings), "0002")
-    with psycopg.connect(url, autocommit=True) as db:  # what the insert statement kept before 0003
-        db.execute(
-            "INSERT INTO events_15m (tag, bucket, minutes, count) VALUES ('cka', '2025-01-06 08:00Z', 25, 1),"
-            " ('cka', '2025-01-06 08:45Z', 50, 2), ('go', '2025-01-06 09:00Z', 5, 1)"
-        )
-    run_migrations(url, settings)
-    with psycopg.connect(url) as db:
-        assert db.execute("SELECT tag, bucket, minutes, count FROM events_1h ORDER BY 1, 2").fetchall() == [
-            ("cka", datetime(2025, 1, 6, 8, tzinfo=UTC), 75, 3),
-            ("go", datetime(2025, 1, 6, 9, tzinfo=UTC), 5, 1),
-        ]
+# (the revision before, the rollup it kept and rows of it, the rollup added next and the rows expected there)
+ROLLUPS_ADDED = [
+    (
+        "0002",
+        "events_15m",
+        "('cka', '2025-01-06 08:00Z', 25, 1), ('cka', '2025-01-06 08:45Z', 50, 2), ('go', '2025-01-06 09:00Z', 5, 1)",
+        "events_1h",
+        [("cka", datetime(2025, 1, 6, 8, tzinfo=UTC), 75, 3), ("go", datetime(2025, 1, 6, 9, tzinfo=UTC), 5, 1)],
+    ),
+    (
+        "0004",
+        "events_1h",
+        "('cka', '2025-01-06 08:00Z', 25, 1), ('cka', '2025-01-06 23:00Z', 50, 2), ('go', '2025-01-07 00:00Z', 5, 1)",
+        "events_1d",
+        [("cka", datetime(2025, 1, 6, tzinfo=UTC), 75, 3), ("go", datetime(2025, 1, 7, tzinfo=UTC), 5, 1)],
+    ),
+]
 
 
-def test_charts_of_sessions_stored_before_the_daily_rollup_read_the_same(server_url: str, settings: Settings) -> None:
-    url = create_database(server_url, "migrations_daily")
-    command.upgrade(alembic_config(url, settings), "0004")
-    with psycopg.connect(url, autocommit=True) as db:  # what the insert statement kept before 0005
-        db.execute(
-            "INSERT INTO events_1h (tag, bucket, minutes, count) VALUES ('cka', '2025-01-06 08:00Z', 25, 1),"
-            " ('cka', '2025-01-06 23:00Z', 50, 2), ('cka', '2025-01-07 00:00Z', 5, 1)"
-        )
+@pytest.mark.parametrize(("before", "kept", "rows", "added", "expected"), ROLLUPS_ADDED, ids=["hourly", "daily"])
+def test_charts_of_sessions_stored_before_a_rollup_was_added_read_the_same(
+    server_url: str,
+    settings: Settings,
+    before: str,
+    kept: str,
+    rows: str,
+    added: str,
+    expected: list[tuple[object, ...]],
+) -> None:
+    url = create_database(server_url, f"migrations_{added}")
+    command.upgrade(alembic_config(url, settings), before)
+    with psycopg.connect(url, autocommit=True) as db:  # what the insert statement kept before the migration
+        db.execute(f"INSERT INTO {kept} (tag, bucket, minutes, count) VALUES {rows}")  # constants of this test
     run_migrations(url, settings)
     with psycopg.connect(url) as db:
-        assert db.execute("SELECT tag, bucket, minutes, count FROM events_1d ORDER BY 1, 2").fetchall() == [
-            ("cka", datetime(2025, 1, 6, tzinfo=UTC), 75, 3),
-            ("cka", datetime(2025, 1, 7, tzinfo=UTC), 5, 1),
-        ]
+        assert db.execute(f"SELECT tag, bucket, minutes, count FROM {added} ORDER BY 1, 2").fetchall() == expected
 
 
 def test_migrators_started_together_migrate_exactly_once(server_url: str) -> None:
