@@ -130,9 +130,13 @@ def _chart_statement(query: BucketQuery, bounds: BucketBounds, mode: DatabaseMod
 
 
 def _with_days(query: BucketQuery, bounds: BucketBounds, rollup_rows: float) -> tuple[str, dict[str, Any]] | None:
-    """The daily rollup's statement when it reads less than `rollup_rows` (per tag) would, else None."""
+    """The daily rollup's statement when it reads less than `rollup_rows` (per tag) would, else None. Buckets
+    shorter than a day never gain from it (most of their hours would move): not even worked out."""
     assert query.start is not None
     assert query.end is not None
+    fixed = query.width.fixed
+    if fixed is not None and fixed < DAY:
+        return None
     inner_start, inner_end = ceil_to(query.start, QUARTER_HOUR), floor_to(query.end, QUARTER_HOUR)
     day_start, day_end = ceil_to(inner_start, DAY), floor_to(inner_end, DAY)
     if day_start >= day_end or not bounds.on_grid(inner_start, inner_end, QUARTER_HOUR):
