@@ -6,7 +6,7 @@ row to its slot with `width_bucket`, a binary search over them, in both database
 first that fits runs:
 
 - `CHART_FROM_DAYS`: charts over all users of days or longer whose edges fall on the quarter hour, when few of
-  the range's hours lie between a local midnight and UTC's (`service.MOVED_ROW_COST`: zones within about six
+  the range's hours lie between a local midnight and UTC's (`rollup.MOVED_ROW_COST`: zones within about six
   hours of UTC): whole days from `events_1d`, those hours moved with rows of `events_1h` and `events_15m`.
 - `CHART_FROM_HOURS`: charts over all users (the dashboard's default) whose bucket edges fall on whole UTC
   hours (every zone with a whole-hour offset, widths of an hour or more): whole hours of the range from the

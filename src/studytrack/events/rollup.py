@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from studytrack.events.durations import BUCKET_ORIGIN
 
@@ -33,6 +34,42 @@ def ceil_to(moment: datetime, grain: timedelta) -> datetime:
 def nearest_midnights(starts: Sequence[datetime]) -> list[datetime]:
     """Each slot start moved to the nearest UTC midnight: where the daily rollup's rows change slot."""
     return [floor_to(start + DAY / 2, DAY) for start in starts]
+
+
+# A moved hour or quarter hour costs about as much as 3.5 rollup rows read in order (bench/README.md, "Daily
+# rollup"): the daily rollup is read while that beats reading the range's hours (or quarter hours).
+MOVED_ROW_COST = 3.5
+# Plans of charts up to this many slots (a few years of days) are kept: a dashboard asks for the same again.
+CACHED_SLOTS = 1_000
+Plan = tuple[tuple[datetime, ...], tuple[datetime, ...], tuple[datetime, ...]]
+
+
+def daily_plan(starts: tuple[datetime, ...], first_day: datetime, end_day: datetime, rows_per_day: int) -> Plan | None:
+    """(midnights, moved hours, moved quarter hours) for reading the whole days from `first_day` to `end_day`
+    from the daily rollup, when that reads less than `rows_per_day` rows a day of another rollup would
+    (24 hourly, 96 quarter-hourly), else None."""
+    plan = _cached_plan if len(starts) <= CACHED_SLOTS else _plan
+    return plan(starts, first_day, end_day, rows_per_day)
+
+
+def _plan(starts: tuple[datetime, ...], first_day: datetime, end_day: datetime, rows_per_day: int) -> Plan | None:
+    midnights = nearest_midnights(starts)
+    days = (end_day - first_day) / DAY
+    budget = days * rows_per_day
+    # Cheap first: every moved row an hour (the fewest rows the distances allow); listing them costs more.
+    if days + MOVED_ROW_COST * _quarter_hours_away(starts, midnights) / 4 >= budget:
+        return None
+    hours, quarters = moved_hours_and_quarters(starts, midnights, first_day, end_day)
+    if days + MOVED_ROW_COST * (len(hours) + len(quarters)) >= budget:
+        return None
+    return tuple(midnights), tuple(hours), tuple(quarters)
+
+
+_cached_plan = lru_cache(maxsize=32)(_plan)
+
+
+def _quarter_hours_away(starts: Sequence[datetime], midnights: Sequence[datetime]) -> int:
+    return sum(abs(midnight - start) // QUARTER_HOUR for start, midnight in zip(starts, midnights, strict=True))
 
 
 def moved_hours_and_quarters(

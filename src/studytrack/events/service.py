@@ -20,15 +20,7 @@ from studytrack.events.bounds import BucketBounds, bucket_bounds
 from studytrack.events.errors import InvalidRequestError
 from studytrack.events.models import BucketPublic, BucketSeries, EventPublic, SessionPage, Stats
 from studytrack.events.params import BucketQuery, EventFilters, SessionQuery
-from studytrack.events.rollup import (
-    DAY,
-    HOUR,
-    QUARTER_HOUR,
-    ceil_to,
-    floor_to,
-    moved_hours_and_quarters,
-    nearest_midnights,
-)
+from studytrack.events.rollup import DAY, HOUR, QUARTER_HOUR, ceil_to, daily_plan, floor_to
 
 Connection = AsyncConnection[Any]
 MAX_CURSOR_CHARS = 256
@@ -111,9 +103,6 @@ def _check_answer(rows: list[tuple[Any, ...]], buckets: int, query: BucketQuery,
 
 
 _ROLLUPS = ((HOUR, queries.CHART_FROM_HOURS), (QUARTER_HOUR, queries.CHART_FROM_QUARTER_HOURS))
-# A moved hour or quarter hour costs about as much as 3.5 rollup rows read in order (bench/README.md, "Daily
-# rollup"): the daily rollup is read while that beats reading the range's hours (or quarter hours).
-MOVED_ROW_COST = 3.5
 
 
 def _chart_statement(query: BucketQuery, bounds: BucketBounds, mode: DatabaseMode) -> tuple[str, dict[str, Any]]:
@@ -125,13 +114,13 @@ def _chart_statement(query: BucketQuery, bounds: BucketBounds, mode: DatabaseMod
             inner_start, inner_end = ceil_to(query.start, grain), floor_to(query.end, grain)
             if inner_start < inner_end and bounds.on_grid(inner_start, inner_end, grain):
                 inner = {"inner_start": inner_start, "inner_end": inner_end}
-                return _with_days(query, bounds, (inner_end - inner_start) / grain) or (statement, inner)
+                return _with_days(query, bounds, DAY // grain) or (statement, inner)
     return queries.CHART_FROM_EVENTS, {}
 
 
-def _with_days(query: BucketQuery, bounds: BucketBounds, rollup_rows: float) -> tuple[str, dict[str, Any]] | None:
-    """The daily rollup's statement when it reads less than `rollup_rows` (per tag) would, else None. Buckets
-    shorter than a day never gain from it (most of their hours would move): not even worked out."""
+def _with_days(query: BucketQuery, bounds: BucketBounds, rows_per_day: int) -> tuple[str, dict[str, Any]] | None:
+    """The daily rollup's statement when it reads less than the other rollup's `rows_per_day` would, else None.
+    Buckets shorter than a day never gain from it (most of their hours would move): not even worked out."""
     assert query.start is not None
     assert query.end is not None
     fixed = query.width.fixed
@@ -141,13 +130,13 @@ def _with_days(query: BucketQuery, bounds: BucketBounds, rollup_rows: float) -> 
     day_start, day_end = ceil_to(inner_start, DAY), floor_to(inner_end, DAY)
     if day_start >= day_end or not bounds.on_grid(inner_start, inner_end, QUARTER_HOUR):
         return None
-    midnights = nearest_midnights(bounds.starts)
-    hours, quarters = moved_hours_and_quarters(bounds.starts, midnights, day_start, day_end)
-    if (day_end - day_start) / DAY + MOVED_ROW_COST * (len(hours) + len(quarters)) >= rollup_rows:
+    plan = daily_plan(bounds.starts, day_start, day_end, rows_per_day)
+    if plan is None:
         return None
+    midnights, hours, quarters = plan
     return queries.CHART_FROM_DAYS, {
-        "inner_start": inner_start, "inner_end": inner_end, "day_starts": midnights, "day_start": day_start,
-        "day_end": day_end, "moved_hours": hours, "moved_quarters": quarters,
+        "inner_start": inner_start, "inner_end": inner_end, "day_starts": list(midnights), "day_start": day_start,
+        "day_end": day_end, "moved_hours": list(hours), "moved_quarters": list(quarters),
     }  # fmt: skip
 
 
