@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from studytrack.events.rollup import moved_hours_and_quarters, nearest_midnights
+from studytrack.events.rollup import daily_plan, moved_hours_and_quarters, nearest_midnights
 
 DAY1, DAY2, DAY3 = (datetime(2025, 1, d, tzinfo=UTC) for d in (6, 7, 8))
 
@@ -40,3 +40,16 @@ def test_overlapping_stretches_list_each_row_once() -> None:
         [at(DAY1, h) for h in range(20, 24)],
         [],
     )
+
+
+def test_a_year_of_days_near_utc_reads_the_daily_rollup_and_far_from_it_does_not() -> None:
+    first, days = datetime(2025, 1, 1, tzinfo=UTC), 365
+    near = tuple(at(first + timedelta(days=n), -1) for n in range(days + 1))  # UTC+1: one hour moves a day
+    far = tuple(at(first + timedelta(days=n), -9) for n in range(days + 1))  # UTC+9: nine hours
+    end = first + timedelta(days=days)
+    plan = daily_plan(near, first, end, rows_per_day=24)
+    assert plan is not None
+    midnights, hours, quarters = plan
+    assert (len(midnights), len(hours), quarters) == (days + 1, days, ())
+    assert daily_plan(far, first, end, rows_per_day=24) is None  # 1 + 3.5 x 9 rows a day: more than 24 hours
+    assert daily_plan(far, first, end, rows_per_day=96) is not None  # but fewer than 96 quarter hours
