@@ -10,9 +10,15 @@ from typing import Any
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from studytrack.web.deadline import DeadlineMiddleware
+from studytrack.web.frame import RequestFrame
+from studytrack.web.limits import RequestLimits
 
-SCOPE = {"type": "http", "method": "GET", "path": "/slow", "headers": []}
+SCOPE = {"type": "http", "method": "GET", "path": "/slow", "headers": [(b"content-length", b"0")]}
+LIMITS = RequestLimits(max_body_bytes=1000, max_batch_bytes=5000)
+
+
+def with_deadline(app: Any, seconds: float) -> RequestFrame:
+    return RequestFrame(app, limits=LIMITS, deadline_seconds=seconds)
 
 
 async def _receive() -> Message:
@@ -46,7 +52,7 @@ async def _quick(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def test_the_503_leaves_at_the_deadline_and_the_late_answer_is_dropped() -> None:
-    app = DeadlineMiddleware(_stubborn, seconds=0.2)
+    app = with_deadline(_stubborn, 0.2)
 
     async def check() -> None:
         answered_at: list[float] = []
@@ -68,16 +74,29 @@ def test_the_503_leaves_at_the_deadline_and_the_late_answer_is_dropped() -> None
 
 
 def test_an_answer_in_time_passes_unchanged() -> None:
-    sent, _ = asyncio.run(_call(DeadlineMiddleware(_quick, seconds=5)))
+    sent, _ = asyncio.run(_call(with_deadline(_quick, 5)))
     assert [message.get("status") for message in sent] == [200, None]
 
 
 def test_a_cut_by_the_server_is_passed_on() -> None:
     async def check() -> None:
-        task = asyncio.ensure_future(_call(DeadlineMiddleware(_stubborn, seconds=30)))
+        task = asyncio.ensure_future(_call(with_deadline(_stubborn, 30)))
         await asyncio.sleep(0.05)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+    asyncio.run(check())
+
+
+def test_requests_arriving_together_each_get_their_503_and_so_do_later_ones() -> None:
+    app = with_deadline(_stubborn, 0.2)
+
+    async def check() -> None:
+        together = await asyncio.gather(*(_call(app) for _ in range(3)))
+        assert [sent[0]["status"] for sent, _ in together] == [503, 503, 503]
+        await asyncio.sleep(0.3)  # nothing in flight: the sweep has stopped
+        later, _ = await _call(app)
+        assert later[0]["status"] == 503
 
     asyncio.run(check())

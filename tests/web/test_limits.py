@@ -21,7 +21,8 @@ from starlette.types import Message, Receive, Scope, Send
 from studytrack.config import Settings, SettingsError, load_settings
 from studytrack.database.migrate import run_migrations
 from studytrack.web.app import create_app
-from studytrack.web.limits import MAX_URL_BYTES, RequestLimitMiddleware
+from studytrack.web.frame import RequestFrame
+from studytrack.web.limits import MAX_URL_BYTES, RequestLimits
 from tests.databases import Database, count_events, create_database
 from tests.faults.harness import LOOPBACK, create_admin_token, gunicorn
 
@@ -161,6 +162,10 @@ def http_scope(path: str = "/api/events/", headers: list[tuple[bytes, bytes]] | 
     }
 
 
+def framed(app: Any) -> RequestFrame:
+    return RequestFrame(app, limits=RequestLimits(max_body_bytes=1000, max_batch_bytes=5000), deadline_seconds=30)
+
+
 async def read_all(scope: Scope, receive: Receive, send: Send) -> None:
     """An app that reads its whole body, then answers 200."""
     while (await receive()).get("more_body"):
@@ -177,7 +182,7 @@ def test_the_middleware_stops_reading_at_the_first_chunk_past_the_limit() -> Non
         pulled += 1
         return {"type": "http.request", "body": b"x" * 100, "more_body": True}
 
-    middleware = RequestLimitMiddleware(read_all, max_body_bytes=1000, max_batch_bytes=5000)
+    middleware = framed(read_all)
     sent = run_asgi(middleware, http_scope(), endless)
     assert pulled == 11  # 1,100 bytes: one chunk past the limit, never more
     assert sent[0]["status"] == 413
@@ -192,7 +197,7 @@ def test_a_declared_length_over_the_limit_is_refused_without_reading_or_calling_
     async def never(*args: Any) -> Any:
         raise AssertionError("must not be called")
 
-    middleware = RequestLimitMiddleware(never, max_body_bytes=1000, max_batch_bytes=5000)
+    middleware = framed(never)
     sent = run_asgi(middleware, http_scope(headers=[(b"content-length", b"1001")]), never)
     assert sent[0]["status"] == 413
 
@@ -208,7 +213,7 @@ def test_bodies_within_the_limit_pass_untouched() -> None:
     async def receive() -> Message:
         return next(messages)
 
-    middleware = RequestLimitMiddleware(read_all, max_body_bytes=1000, max_batch_bytes=5000)
+    middleware = framed(read_all)
     sent = run_asgi(middleware, http_scope(headers=[(b"content-length", b"1000")]), receive)
     assert sent[0]["status"] == 200
 

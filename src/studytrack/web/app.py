@@ -25,16 +25,16 @@ from studytrack.timeouts import within
 from studytrack.web.auth import token_cache
 from studytrack.web.dashboard import STATIC_PATH, static_files
 from studytrack.web.dashboard import router as dashboard_router
-from studytrack.web.deadline import MARGIN_SECONDS, DeadlineMiddleware
+from studytrack.web.deadline import MARGIN_SECONDS
 from studytrack.web.deps import current_mode, primary_or_stand_in
 from studytrack.web.errors import install_error_handlers
 from studytrack.web.flat import add_routes
+from studytrack.web.frame import RequestFrame
 from studytrack.web.health import router as health_router
-from studytrack.web.limits import RequestLimitMiddleware
-from studytrack.web.metrics import MetricsMiddleware, count_ingested, read_pool_forever
+from studytrack.web.limits import RequestLimits
+from studytrack.web.metrics import count_ingested, read_pool_forever
 from studytrack.web.metrics import router as metrics_router
 from studytrack.web.replicametrics import observe_replicas
-from studytrack.web.requestid import RequestIdMiddleware
 from studytrack.web.routes.badge import router as badge_router
 from studytrack.web.routes.dropin import router as dropin_router
 from studytrack.web.routes.events import router as events_router
@@ -118,11 +118,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.token_cache = token_cache()
     if settings.auth_disabled:
         log.warning("AUTH_DISABLED=true: every request is served WITHOUT a token check. Never do this in public.")
-    app.add_middleware(
-        RequestLimitMiddleware, max_body_bytes=settings.max_body_bytes, max_batch_bytes=settings.max_batch_bytes
-    )
-    app.add_middleware(DeadlineMiddleware, seconds=settings.db_timeout_seconds + MARGIN_SECONDS)
-    if settings.cors_origins:
+    limits = RequestLimits(max_body_bytes=settings.max_body_bytes, max_batch_bytes=settings.max_batch_bytes)
+    app.add_middleware(RequestFrame, limits=limits, deadline_seconds=settings.db_timeout_seconds + MARGIN_SECONDS)
+    if settings.cors_origins:  # outside the frame: its own answers (413, 503) carry CORS headers too
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
@@ -130,8 +128,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "X-Read-From"],  # X-Read-From: read your own writes
         )
-    app.add_middleware(MetricsMiddleware)
-    app.add_middleware(RequestIdMiddleware)  # outermost: every log line of a request carries its id
     install_error_handlers(app)
     add_routes(app, API_ROUTERS)
     app.mount(STATIC_PATH, static_files(), name="static")

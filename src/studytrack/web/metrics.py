@@ -1,4 +1,4 @@
-"""`GET /metrics` in the Prometheus text format, and the middleware that measures every request.
+"""`GET /metrics` in the Prometheus text format, and the counts and timings of every request.
 
 * `studytrack_http_requests_total{method, route, status}` and `studytrack_http_request_duration_seconds
   {method, route}`: `route` is the route's template (`/api/events/{event_id}/`), never the raw path, so the
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,7 +36,7 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 from psycopg_pool import AsyncConnectionPool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from studytrack.web.slashes import SlashTolerantRouter
 
@@ -122,34 +121,16 @@ def _method(scope: Scope) -> str:
     return method if method in _METHODS else "other"
 
 
-class MetricsMiddleware:
-    """Pure ASGI: counts and times every HTTP request once its response is sent (or has failed). Each label
-    combination's samples are looked up once per worker, then kept (the labels are bounded)."""
+class RequestMetrics:
+    """Counts and times HTTP requests (`frame.py` calls `observe` once a response is sent or has failed).
+    Each label combination's samples are looked up once per worker, then kept (the labels are bounded)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self) -> None:
         self._counters: dict[tuple[str, str, int], Any] = {}
         self._timers: dict[tuple[str, str], Any] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the server answers when the app fails before responding
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            self._observe(_method(scope), _route(scope), status, time.perf_counter() - started)
-
-    def _observe(self, method: str, route: str, status: int, seconds: float) -> None:
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        method, route = _method(scope), _route(scope)
         counter = self._counters.get((method, route, status))
         if counter is None:
             counter = self._counters[method, route, status] = REQUESTS.labels(method, route, str(status))

@@ -10,12 +10,8 @@ import random
 import re
 from collections.abc import Iterable
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from studytrack.logs import request_id
-
 HEADER = "X-Request-ID"
-_NAME = HEADER.lower().encode()  # as ASGI header names are sent
+HEADER_NAME = HEADER.lower().encode()  # as ASGI header names are sent
 _SANE = re.compile(r"[!-~]{1,128}")
 _UUID4_CLEAR = ~(0xF000 << 64 | 0xC000 << 48)  # the version and variant bits of 128 random ones
 _UUID4_SET = 4 << 76 | 0x8000 << 48  # version 4, RFC 4122 variant
@@ -30,41 +26,12 @@ def new_request_id() -> str:
 def with_request_id(headers: Iterable[tuple[bytes, bytes]], value: bytes) -> list[tuple[bytes, bytes]]:
     """The response headers with X-Request-ID set to `value` (replaced if the answer already had one; ASGI
     header names are lower-case)."""
-    kept = [header for header in headers if header[0] != _NAME]
-    kept.append((_NAME, value))
+    kept = [header for header in headers if header[0] != HEADER_NAME]
+    kept.append((HEADER_NAME, value))
     return kept
 
 
-def incoming_request_id(scope: Scope) -> str | None:
+def sane_request_id(value: bytes) -> str | None:
     """The caller's X-Request-ID when it is short and printable."""
-    for name, value in scope["headers"]:
-        if name == _NAME:
-            text = value.decode("latin-1")
-            return text if _SANE.fullmatch(text) else None
-    return None
-
-
-class RequestIdMiddleware:
-    """Pure ASGI, outermost of the app's middleware: the id is set before anything else logs."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        rid = incoming_request_id(scope) or new_request_id()
-        scope.setdefault("state", {})["request_id"] = rid
-        encoded = rid.encode("latin-1")
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = with_request_id(message.get("headers", ()), encoded)
-            await send(message)
-
-        reset = request_id.set(rid)
-        await self.app(scope, receive, send_with_id)
-        # Reset only after a normal return: when an exception escapes, the app's outer error handler logs
-        # it after this frame, and that line should still carry the id (each request runs in its own task).
-        request_id.reset(reset)
+    text = value.decode("latin-1")
+    return text if _SANE.fullmatch(text) else None
