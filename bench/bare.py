@@ -1,7 +1,8 @@
 """The real ceiling: a bare FastAPI app with the request model of `POST /api/events/` (`tag`, `minutes`).
 
 No middleware, no auth, no database; served by the same gunicorn settings and Uvicorn workers as the service,
-with the access log off. Every HTTP figure of `bench/run.py` is also printed as a ratio of this one.
+access log included (to stdout, discarded). Every HTTP figure of `bench/run.py` is also printed as a ratio of
+this one.
 """
 
 from __future__ import annotations

@@ -70,8 +70,10 @@ def gunicorn(tree: Path, app: str, url: str) -> Iterator[tuple[str, int]]:
     port = free_port()
     env = os.environ | {"DATABASE_URL": url, "LOG_LEVEL": "warning", "PYTHONPATH": f"{tree}:{tree / 'src'}"}
     command = [sys.executable, "-m", "gunicorn", "-c", "python:studytrack.web.gunicorn_conf", "-w", "2"]
-    command += ["-b", f"127.0.0.1:{port}", "--access-logfile", "/dev/null", app]
-    server = subprocess.Popen(command, env=env | {"TIMESCALEDB": "off"}, cwd=tree, start_new_session=True)
+    command += ["-b", f"127.0.0.1:{port}", app]  # the access log to stdout, as deployed
+    server = subprocess.Popen(
+        command, env=env | {"TIMESCALEDB": "off"}, cwd=tree, start_new_session=True, stdout=subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

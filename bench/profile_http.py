@@ -71,8 +71,8 @@ def main() -> None:
             env = os.environ | {"DATABASE_URL": url, "AUTH_DISABLED": str(args.auth_off).lower(), "TIMESCALEDB": "off"}
             env |= {"LOG_LEVEL": "warning", "PYTHONPATH": str(REPO), "BENCH_TOKEN": token}
             command = [sys.executable, "-m", "gunicorn", "-c", "python:studytrack.web.gunicorn_conf", "-w", "1"]
-            command += ["-b", "127.0.0.1:8811", "--access-logfile", "/dev/null", app]
-            gunicorn = subprocess.Popen(command, env=env, cwd=REPO, start_new_session=True)
+            command += ["-b", "127.0.0.1:8811", app]  # the access log to stdout, as deployed
+            gunicorn = subprocess.Popen(command, env=env, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL)
             try:
                 time.sleep(5)
                 worker = subprocess.run(["pgrep", "-P", str(gunicorn.pid)], capture_output=True, text=True, check=True)

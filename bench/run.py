@@ -100,9 +100,9 @@ def gunicorn(
     env = os.environ | {"DATABASE_URL": url, "LOG_LEVEL": "warning", "PYTHONPATH": str(REPO)} | (extra_env or {})
     command = [
         sys.executable, "-m", "gunicorn", "-c", "python:studytrack.web.gunicorn_conf",
-        "-w", str(workers), "-b", f"127.0.0.1:{port}", "--access-logfile", "/dev/null", app,
+        "-w", str(workers), "-b", f"127.0.0.1:{port}", app,
     ]  # fmt: skip
-    server = subprocess.Popen(command, env=env, cwd=REPO, start_new_session=True)
+    server = subprocess.Popen(command, env=env, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, server, "gunicorn", seconds=60)

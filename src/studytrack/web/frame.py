@@ -163,6 +163,7 @@ class RequestFrame:
                 raise
         finally:
             self.deadlines.release(exchange)
+            exchange.work = None  # the task holds the exchange: no reference cycle left for the collector
         if exchange.late_answer is not None:
             await asyncio.shield(exchange.late_answer)  # returning before the 503 is out would look like no answer
         elif exchange.refused and not exchange.started:

@@ -110,35 +110,30 @@ async def read_pool_forever(pool: AsyncConnectionPool[Any], seconds: float = POO
         await asyncio.sleep(seconds)
 
 
-def _route(scope: Scope) -> str:
-    route = scope.get("route")
+def _route_label(route: object) -> str:
     path = getattr(route, "documented_path", None) or getattr(route, "path", None)  # one label per route
     return path if isinstance(path, str) and path else UNMATCHED
 
 
-def _method(scope: Scope) -> str:
-    method = str(scope.get("method", ""))
-    return method if method in _METHODS else "other"
-
-
 class RequestMetrics:
     """Counts and times HTTP requests (`frame.py` calls `observe` once a response is sent or has failed).
-    Each label combination's samples are looked up once per worker, then kept (the labels are bounded)."""
+    The samples of each method, route and status are found once per worker, then kept under the route
+    object's identity: one dictionary lookup per request (the keys are bounded: the app's routes, the
+    known methods and `other`, the statuses we send)."""
 
     def __init__(self) -> None:
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._timers: dict[tuple[str, str], Any] = {}
+        self._samples: dict[tuple[str, int, int], tuple[Any, Any]] = {}
 
     def observe(self, scope: Scope, status: int, seconds: float) -> None:
-        method, route = _method(scope), _route(scope)
-        counter = self._counters.get((method, route, status))
-        if counter is None:
-            counter = self._counters[method, route, status] = REQUESTS.labels(method, route, str(status))
-        counter.inc()
-        timer = self._timers.get((method, route))
-        if timer is None:
-            timer = self._timers[method, route] = LATENCY.labels(method, route)
-        timer.observe(seconds)
+        method, route = scope["method"], scope.get("route")
+        method = method if method in _METHODS else "other"
+        key = (method, id(route), status)  # routes are not hashable; the app's live as long as it does
+        samples = self._samples.get(key)
+        if samples is None:
+            label = _route_label(route)
+            samples = self._samples[key] = (REQUESTS.labels(method, label, str(status)), LATENCY.labels(method, label))
+        samples[0].inc()
+        samples[1].observe(seconds)
 
 
 def _registry() -> CollectorRegistry:
