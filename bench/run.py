@@ -8,7 +8,7 @@ Everything is measured in this run against baselines measured in the same run:
   2. single-event POST /api/events/ throughput and latency (wrk, unique ids, group commit);
   3. batch ingest through HTTP (JSON arrays of 10,000) and raw binary COPY into the same table (psycopg);
   4. bucket query latency, one year of daily buckets: one tag, one tag for one user, all tags, all tags
-     for one user, at each size;
+     for one user, at each size (from 1,000 people, or one per 1,000 sessions: `people`);
   5. ratios: each HTTP figure against the bare app, single/no-op, and batch/COPY.
 Each of them in both database modes, one after the other, each on its own embedded server: plain PostgreSQL,
 then native TimescaleDB (preloaded; old chunks compressed by the columnstore policy before the queries).
@@ -54,6 +54,9 @@ from studytrack.database.timescaledb_build import TIMESCALEDB_VERSION, is_instal
 REPO = Path(__file__).resolve().parent.parent
 TAGS = ["cka", "ckad", "terraform", "aws-saa", "github actions", "python", "sql", "linux", "go", "rust"]
 USERS = 1000
+# A year of one person's sessions: about three a day, every day. A per-user chart reads that person's rows
+# only, so its cost is set by this, not by the table's size; a table of more events has more people.
+SESSIONS_PER_PERSON = 1000
 NOW = datetime.now(UTC).replace(microsecond=0)
 ROWS: list[tuple[str, str]] = []  # the printed table
 
@@ -137,23 +140,30 @@ def wrk(url: str, token: str, seconds: int, connections: int = 64, get: bool = F
     return float(rate.group(1)), ms("50%"), ms("99%")
 
 
-def generate(count: int, seed: int) -> Iterator[tuple[uuid.UUID, datetime, str, int, str | None, None, str]]:
-    """A year of sessions: 10 tags, 1,000 users, pomodoro lengths."""
+def people(events: int) -> int:
+    """How many people a year of `events` sessions comes from: 1,000, or one per 1,000 sessions."""
+    return max(USERS, events // SESSIONS_PER_PERSON)
+
+
+def generate(
+    count: int, seed: int, users: int = USERS
+) -> Iterator[tuple[uuid.UUID, datetime, str, int, str | None, None, str]]:
+    """A year of sessions: 10 tags, `users` people, pomodoro lengths."""
     rng = random.Random(seed)
     span = 365 * 86400
     for _ in range(count):
         start = NOW - timedelta(seconds=rng.randrange(span))
         yield (uuid.UUID(int=rng.getrandbits(128), version=4), start, rng.choice(TAGS),
-               rng.choice((25, 25, 25, 50, 50, 90)), f"u{rng.randrange(USERS)}", None, "bench")  # fmt: skip
+               rng.choice((25, 25, 25, 50, 50, 90)), f"u{rng.randrange(users)}", None, "bench")  # fmt: skip
 
 
-def copy_rows(url: str, count: int, seed: int) -> float:
+def copy_rows(url: str, count: int, seed: int, users: int = USERS) -> float:
     """Binary COPY straight into `events` (no dedup, no rollup): rows/s, the database's ceiling."""
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         started = time.perf_counter()
         with cur.copy("COPY events (id, time, tag, minutes, user_id, note, source) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(["uuid", "timestamptz", "text", "int4", "text", "text", "text"])
-            for row in generate(count, seed):
+            for row in generate(count, seed, users):
                 copy.write_row(row)
         conn.commit()
         return count / (time.perf_counter() - started)
@@ -198,8 +208,9 @@ def write_strategies(url: str, batches: int, size: int = 10_000) -> tuple[float,
     return batches * size / unnest_seconds, batches * size / staged_seconds
 
 
-def bulk_load(url: str, count: int, seed: int) -> None:
-    """Load test data fast: drop the indexes, COPY, recreate them from their own definitions."""
+def bulk_load(url: str, count: int, seed: int, users: int | None = None) -> None:
+    """Load test data fast: drop the indexes, COPY, recreate them from their own definitions. The events
+    come from `users` people (by default as many as `people(count)`)."""
     with psycopg.connect(url, autocommit=True) as conn:
         indexes = conn.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'events' AND indexname <> 'events_pkey'"
@@ -207,7 +218,7 @@ def bulk_load(url: str, count: int, seed: int) -> None:
         conn.execute("ALTER TABLE events DROP CONSTRAINT events_pkey")
         for name, _ in indexes:
             conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
-    copy_rows(url, count, seed)
+    copy_rows(url, count, seed, users or people(count))
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET maintenance_work_mem = '512MB'")
         conn.execute("ALTER TABLE events ADD PRIMARY KEY (id, time)")
@@ -399,11 +410,13 @@ def measure_mode(args: argparse.Namespace, mode: str) -> None:
                 conn.execute("TRUNCATE events, events_15m, events_1h, events_1d, event_ids")
             for size in args.sizes:
                 print(f"Bucket queries at {size:,} events ({name}):")
-                if timescaledb and loaded:  # indexes cannot be dropped over compressed chunks: start afresh
+                # Afresh when the events come from more people, and on TimescaleDB (indexes cannot be dropped
+                # over compressed chunks).
+                if loaded and (timescaledb or people(size) != people(loaded)):
                     with psycopg.connect(url, autocommit=True) as conn:
                         conn.execute("TRUNCATE events, events_15m, events_1h, events_1d")
                     loaded = 0
-                bulk_load(url, size - loaded, seed=size)
+                bulk_load(url, size - loaded, seed=size, users=people(size))
                 loaded = size
                 prepare_queries(url, timescaledb, settings.compress_after)
                 with gunicorn(url, workers=2, extra_env=env) as base:
