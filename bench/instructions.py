@@ -67,7 +67,7 @@ def _app(variant: str) -> tuple[Any, str]:
         name="bench", scopes=frozenset({"ingest"})
     )
     if os.environ.get("BENCH_WITHOUT_FRAME"):
-        app.user_middleware = [m for m in app.user_middleware if m.cls.__name__ != "RequestFrame"]
+        app.user_middleware = [m for m in app.user_middleware if getattr(m.cls, "__name__", "") != "RequestFrame"]
     return app, "/bench/noop"
 
 
