@@ -1,7 +1,7 @@
 """Logging to stderr, one format for the CLI, gunicorn and the app. Never log secrets.
 
 * Every line logged while a request is handled carries its id (`request_id`, set by
-  `studytrack.web.requestid`): `text` appends ` request_id=<id>` to the plain format, `json` has a field.
+  `studytrack.web.frame`): `text` appends ` request_id=<id>` to the plain format, `json` has a field.
 * `LOG_FORMAT=json` writes one JSON object per line (app, gunicorn and the access log alike).
 * Secret values are redacted from every line (`?token=...` in the access log's request line, `password=`),
   by the parameter's percent-decoded name, whatever the format. Authorization headers are never logged:
@@ -142,7 +142,7 @@ def configure_logging(level: str, fmt: str = "text") -> None:
 class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """A stream handler that writes its lines every `ACCESS_FLUSH_SECONDS` from a thread of its own (at
     exit, and whenever `MAX_PENDING_LINES` wait) instead of one write per line: for the access log, where a
-    write per request cost as much as the rest of the line (bench/README.md, "One frame"). The lines wait
+    write per request cost as much as the rest of the line (bench/README.md, "Access lines"). The lines wait
     here, not in the stream's buffer, so an unbuffered stream (PYTHONUNBUFFERED) is batched too. Each
     process starts its own flusher at its first line."""
 

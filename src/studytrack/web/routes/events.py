@@ -124,7 +124,7 @@ async def create_events(
     request: Request, access: IngestAccess, writer: WriterDep, settings: SettingsDep
 ) -> BatchResult:
     """Record many sessions at once (JSON array or NDJSON), all or nothing: one bad item rejects the batch."""
-    body = await request.body()  # already capped at MAX_BATCH_BYTES by the limits middleware
+    body = await request.body()  # already capped at MAX_BATCH_BYTES by the request frame (limits.py)
     events = parse_events(
         body, content_type=request.headers.get("content-type", ""), max_events=settings.max_batch_events
     )
