@@ -131,7 +131,6 @@ class RequestFrame:
         started = time.perf_counter()
         caller_id, length = _id_and_length(scope)
         rid = (caller_id and sane_request_id(caller_id)) or new_request_id()
-        scope.setdefault("state", {})["request_id"] = rid
         exchange = _Exchange(scope, receive, send, rid, self.deadlines)
         reset = request_id.set(rid)
         try:
