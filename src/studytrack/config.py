@@ -41,7 +41,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     timescaledb: str = "auto"
     timescaledb_source: str | None = None  # `studytrack timescaledb install`: tarball path, URL or directory
-    chunk_time_interval: timedelta = timedelta(days=28)
+    chunk_time_interval: timedelta = timedelta(days=56)
     compress_after: timedelta | None = timedelta(days=30)
     retention: timedelta | None = None
     max_buckets: int = 10_000
@@ -141,7 +141,7 @@ def _positive_seconds(config: Config, key: str, default: float) -> float:
 
 
 def _chunk_interval(config: Config) -> timedelta:
-    days = _read(config, "CHUNK_TIME_INTERVAL_DAYS", 28, int)
+    days = _read(config, "CHUNK_TIME_INTERVAL_DAYS", 56, int)
     return timedelta(days=_positive("CHUNK_TIME_INTERVAL_DAYS", days))
 
 
