@@ -202,6 +202,14 @@ def test_a_declared_length_over_the_limit_is_refused_without_reading_or_calling_
     assert sent[0]["status"] == 413
 
 
+def test_a_declared_length_of_thousands_of_digits_is_a_413_not_a_500() -> None:
+    async def never(*args: Any) -> Any:
+        raise AssertionError("must not be called")
+
+    sent = run_asgi(framed(never), http_scope(headers=[(b"content-length", b"9" * 5000)]), never)
+    assert sent[0]["status"] == 413
+
+
 def test_bodies_within_the_limit_pass_untouched() -> None:
     messages = iter(
         [

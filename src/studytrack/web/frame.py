@@ -105,14 +105,19 @@ def _answered_instead(exchange: _Exchange, exc: BaseException) -> bool:
 
 
 def _id_and_length(scope: Scope) -> tuple[bytes | None, bytes | None]:
-    """The caller's X-Request-ID and Content-Length, in one pass over the headers."""
+    """The caller's first X-Request-ID and Content-Length, in one pass over the headers."""
     rid = length = None
     for name, value in scope["headers"]:
-        if name == HEADER_NAME:
+        if name == HEADER_NAME and rid is None:
             rid = value
-        elif name == b"content-length":
+        elif name == b"content-length" and length is None:
             length = value
     return rid, length
+
+
+def _declared(length: bytes) -> int:
+    """A Content-Length of digits as a number; past 18 digits more than any limit (and than `int` reads)."""
+    return int(length) if len(length) <= 18 else 10**18
 
 
 class RequestFrame:
@@ -145,7 +150,7 @@ class RequestFrame:
         scope, receive = exchange.scope, exchange.receive
         refusal = self.limits.url_too_long(scope)
         limit = self.limits.body_limit(scope)
-        if refusal is None and length is not None and length.isdigit() and int(length) > limit:
+        if refusal is None and length is not None and length.isdigit() and _declared(length) > limit:
             refusal = too_large(limit)  # refused without reading: the server reads no more than declared
         if refusal is not None:
             await refusal(scope, receive, exchange.send_out)
