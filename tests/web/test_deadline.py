@@ -12,13 +12,14 @@ from starlette.types import Message, Receive, Scope, Send
 
 from studytrack.web.frame import RequestFrame
 from studytrack.web.limits import RequestLimits
+from studytrack.web.metrics import RequestMetrics
 
 SCOPE = {"type": "http", "method": "GET", "path": "/slow", "headers": [(b"content-length", b"0")]}
 LIMITS = RequestLimits(max_body_bytes=1000, max_batch_bytes=5000)
 
 
 def with_deadline(app: Any, seconds: float) -> RequestFrame:
-    return RequestFrame(app, limits=LIMITS, deadline_seconds=seconds)
+    return RequestFrame(app, limits=LIMITS, deadline_seconds=seconds, metrics=RequestMetrics())
 
 
 async def _receive() -> Message:

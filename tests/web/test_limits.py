@@ -23,6 +23,7 @@ from studytrack.database.migrate import run_migrations
 from studytrack.web.app import create_app
 from studytrack.web.frame import RequestFrame
 from studytrack.web.limits import MAX_URL_BYTES, RequestLimits
+from studytrack.web.metrics import RequestMetrics
 from tests.databases import Database, count_events, create_database
 from tests.faults.harness import LOOPBACK, create_admin_token, gunicorn
 
@@ -163,7 +164,8 @@ def http_scope(path: str = "/api/events/", headers: list[tuple[bytes, bytes]] | 
 
 
 def framed(app: Any) -> RequestFrame:
-    return RequestFrame(app, limits=RequestLimits(max_body_bytes=1000, max_batch_bytes=5000), deadline_seconds=30)
+    limits = RequestLimits(max_body_bytes=1000, max_batch_bytes=5000)
+    return RequestFrame(app, limits=limits, deadline_seconds=30, metrics=RequestMetrics())
 
 
 async def read_all(scope: Scope, receive: Receive, send: Send) -> None:

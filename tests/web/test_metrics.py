@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from studytrack.config import Settings
+from studytrack.web.metrics import LATENCY_BUCKETS, REPORT_SECONDS, RequestMetrics
 from tests.live import fresh_database, gunicorn
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -130,8 +134,33 @@ def test_pool_gauges_are_read_when_scraped(client: TestClient, backend_settings:
     assert value(samples, "studytrack_db_pool_waiting_requests") == 0
 
 
+def test_request_timings_reach_the_histogram_as_observations_would() -> None:
+    """Each worker tallies its requests and adds them to prometheus_client in one go: the buckets, the sum and
+    the counts are what calling `observe` for each request would have made them."""
+    tallies, route = RequestMetrics(), SimpleNamespace(path="/tally/check")
+    reference = Histogram("reference", "observed one by one", buckets=LATENCY_BUCKETS, registry=CollectorRegistry())
+    for seconds in (0.0004, 0.005, 0.0051, 0.3, 0.3, 2.5, 12.0, 0.075):
+        tallies.observe({"method": "GET", "route": route}, 200, seconds)
+        reference.observe(seconds)
+    labels = {"method": "GET", "route": "/tally/check"}
+
+    def ours(suffix: str, **extra: str) -> float | None:
+        return REGISTRY.get_sample_value(f"studytrack_http_request_duration_seconds{suffix}", labels | extra)
+
+    assert ours("_count") == 0  # reported only when flushed
+    tallies.flush()
+    tallies.flush()  # a second flush adds nothing
+    (family,) = reference.collect()
+    samples = [sample for sample in family.samples if not sample.name.endswith("_created")]
+    assert len(samples) == len(LATENCY_BUCKETS) + 2  # every bucket, the count and the sum
+    for sample in samples:
+        assert ours(sample.name.removeprefix("reference"), **sample.labels) == sample.value, sample
+    assert REGISTRY.get_sample_value("studytrack_http_requests_total", labels | {"status": "200"}) == 8
+
+
 def test_several_gunicorn_workers_report_shared_totals(server_url: str, settings: Settings, tmp_path: Path) -> None:
-    """Multiprocess mode: whichever worker answers /metrics, it reports every worker's requests."""
+    """Multiprocess mode: whichever worker answers /metrics, it reports every worker's requests (those of the
+    other workers within a second: each adds its tallies once a second)."""
     directory = tmp_path / "metrics"
     directory.mkdir()
     (directory / "counter_1.db").write_bytes(b"")  # a previous run's leftover: unreadable, must be cleared
@@ -139,6 +168,7 @@ def test_several_gunicorn_workers_report_shared_totals(server_url: str, settings
     with gunicorn(url, tmp_path / "gunicorn.log", workers=2, PROMETHEUS_MULTIPROC_DIR=str(directory)) as server:
         for _ in range(12):  # a new connection each time: the workers share them
             assert httpx.get(f"{server.url}/api/stats/", timeout=10).status_code == 401
+        time.sleep(REPORT_SECONDS + 0.5)
         totals = set()
         for _ in range(6):
             response = httpx.get(f"{server.url}/metrics", timeout=10)

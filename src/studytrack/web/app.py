@@ -33,7 +33,7 @@ from studytrack.web.flat import add_routes
 from studytrack.web.frame import RequestFrame
 from studytrack.web.health import router as health_router
 from studytrack.web.limits import RequestLimits
-from studytrack.web.metrics import count_ingested, read_pool_forever
+from studytrack.web.metrics import RequestMetrics, count_ingested, report_forever
 from studytrack.web.metrics import router as metrics_router
 from studytrack.web.replicametrics import observe_replicas
 from studytrack.web.routes.badge import router as badge_router
@@ -81,13 +81,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # taking turns, which cost ~12% more CPU per single POST in the workers and PostgreSQL (bench/README.md).
     app.state.committer = GroupCommitter(app.state.writer, writers=WRITERS_PER_WORKER)
     app.state.committer.start()
-    pool_reader = asyncio.create_task(read_pool_forever(pool))
+    reporter = asyncio.create_task(report_forever(pool, app.state.request_metrics))
     try:
         yield
     finally:
-        pool_reader.cancel()
+        reporter.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await pool_reader
+            await reporter
+        app.state.request_metrics.flush()  # every request has been answered
         await app.state.committer.stop()
         if replicas is not None:
             await replicas.close()
@@ -121,7 +122,11 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     if settings.auth_disabled:
         log.warning("AUTH_DISABLED=true: every request is served WITHOUT a token check. Never do this in public.")
     limits = RequestLimits(max_body_bytes=settings.max_body_bytes, max_batch_bytes=settings.max_batch_bytes)
-    app.add_middleware(RequestFrame, limits=limits, deadline_seconds=settings.db_timeout_seconds + MARGIN_SECONDS)
+    app.state.request_metrics = RequestMetrics()
+    deadline_seconds = settings.db_timeout_seconds + MARGIN_SECONDS
+    app.add_middleware(
+        RequestFrame, limits=limits, deadline_seconds=deadline_seconds, metrics=app.state.request_metrics
+    )
     if settings.cors_origins:  # outside the frame: its own answers (413, 503) carry CORS headers too
         app.add_middleware(
             CORSMiddleware,

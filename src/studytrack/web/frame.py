@@ -123,11 +123,13 @@ def _declared(length: bytes) -> int:
 class RequestFrame:
     """Pure ASGI: id, limits, deadline, metrics (see the module's docstring)."""
 
-    def __init__(self, app: ASGIApp, *, limits: RequestLimits, deadline_seconds: float) -> None:
+    def __init__(
+        self, app: ASGIApp, *, limits: RequestLimits, deadline_seconds: float, metrics: RequestMetrics
+    ) -> None:
         self.app = app
         self.limits = limits
         self.deadlines = Deadlines(deadline_seconds)
-        self.metrics = RequestMetrics()
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

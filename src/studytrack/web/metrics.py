@@ -6,7 +6,12 @@
 * `studytrack_ingested_events_total{outcome}`: sessions written by any ingest path (single POST, batch,
   drop-in), `inserted`, `duplicate` or `conflict`, counted once their transaction has committed.
 * `studytrack_db_pool_*`: the connection pool (open connections, idle ones, requests waiting, the maximum),
-  read from psycopg_pool when scraped and once a second by each worker (`read_pool_forever`), busy or idle.
+  read from psycopg_pool when scraped and once a second by each worker (`report_forever`), busy or idle.
+
+Requests are tallied in plain dictionaries by each worker and added to prometheus_client once a second, at
+each scrape and at shutdown: its locks and per-bucket loop cost a no-op request more than all else the frame
+does (bench/README.md, "Batched request metrics"). So a scrape sees the requests other workers answered in the
+last second a second later; its own worker's are exact.
 
 Several gunicorn workers: set `PROMETHEUS_MULTIPROC_DIR` to an empty directory writable by the workers (the
 gunicorn configuration empties it at start and forgets the gauges of a worker that exits). Each worker then
@@ -20,7 +25,9 @@ scrapers rarely send one. Keep it off the public internet at the proxy when that
 from __future__ import annotations
 
 import asyncio
+import math
 import os
+from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Any
 
@@ -47,7 +54,9 @@ if MULTIPROCESS:  # the metrics below open their files there at once (the app im
     os.makedirs(os.environ[MULTIPROC_DIR], exist_ok=True)
 UNMATCHED = "unmatched"
 OUTCOMES = ("inserted", "duplicate", "conflict")
-POOL_READ_SECONDS = 1.0
+REPORT_SECONDS = 1.0  # how often each worker reads the pool and adds its request tallies
+LATENCY_BUCKETS = Histogram.DEFAULT_BUCKETS  # seconds
+_UPPER_BOUNDS = [*(float(bound) for bound in LATENCY_BUCKETS if bound != math.inf), math.inf]  # as Histogram's
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 REQUESTS = Counter(
@@ -57,6 +66,7 @@ LATENCY = Histogram(
     "studytrack_http_request_duration_seconds",
     "Time from a request's arrival to the end of its response, by route template.",
     ["method", "route"],
+    buckets=LATENCY_BUCKETS,
 )
 INGESTED = Counter(
     "studytrack_ingested_events",
@@ -102,11 +112,14 @@ def observe_pool(pool: AsyncConnectionPool[Any]) -> None:
         gauge.set(stats.get(key, 0))
 
 
-async def read_pool_forever(pool: AsyncConnectionPool[Any], seconds: float = POOL_READ_SECONDS) -> None:
-    """The pool gauges, read every `seconds` until cancelled: no request pays for them, and in multiprocess
-    mode an idle worker's gauges are as fresh as a busy one's."""
+async def report_forever(
+    pool: AsyncConnectionPool[Any], requests: RequestMetrics, seconds: float = REPORT_SECONDS
+) -> None:
+    """The pool gauges and the request tallies, every `seconds` until cancelled: no request pays for them,
+    and in multiprocess mode an idle worker's gauges are as fresh as a busy one's."""
     while True:
         observe_pool(pool)
+        requests.flush()
         await asyncio.sleep(seconds)
 
 
@@ -115,25 +128,51 @@ def _route_label(route: object) -> str:
     return path if isinstance(path, str) and path else UNMATCHED
 
 
+class _Tally:
+    """One method, route and status: the requests answered since the last flush, by latency bucket."""
+
+    __slots__ = ("buckets", "count", "counter", "histogram", "seconds")
+
+    def __init__(self, method: str, route: str, status: int) -> None:
+        self.counter = REQUESTS.labels(method, route, str(status))
+        self.histogram = LATENCY.labels(method, route)
+        self.count, self.seconds, self.buckets = 0, 0.0, [0] * len(_UPPER_BOUNDS)
+
+    def flush(self) -> None:
+        """Adds the tally to prometheus_client, as `count` calls of `observe` would, and starts again.
+        Its histogram has no call to add many observations: its buckets' and sum's own `inc` is used."""
+        self.counter.inc(self.count)
+        self.histogram._sum.inc(self.seconds)
+        for bucket, count in zip(self.histogram._buckets, self.buckets, strict=True):
+            if count:
+                bucket.inc(count)
+        self.count, self.seconds, self.buckets = 0, 0.0, [0] * len(_UPPER_BOUNDS)
+
+
 class RequestMetrics:
-    """Counts and times HTTP requests (`frame.py` calls `observe` once a response is sent or has failed).
-    The samples of each method, route and status are found once per worker, then kept under the route
-    object's identity: one dictionary lookup per request (the keys are bounded: the app's routes, the
-    known methods and `other`, the statuses we send)."""
+    """Counts and times HTTP requests (`frame.py` calls `observe` once a response is sent or has failed) in
+    tallies that `flush` adds to prometheus_client. Each method, route and status has its tally, kept under
+    the route object's identity: one dictionary lookup per request (the keys are bounded: the app's routes,
+    the known methods and `other`, the statuses we send)."""
 
     def __init__(self) -> None:
-        self._samples: dict[tuple[str, int, int], tuple[Any, Any]] = {}
+        self._tallies: dict[tuple[str, int, int], _Tally] = {}
 
     def observe(self, scope: Scope, status: int, seconds: float) -> None:
         method, route = scope["method"], scope.get("route")
         method = method if method in _METHODS else "other"
         key = (method, id(route), status)  # routes are not hashable; the app's live as long as it does
-        samples = self._samples.get(key)
-        if samples is None:
-            label = _route_label(route)
-            samples = self._samples[key] = (REQUESTS.labels(method, label, str(status)), LATENCY.labels(method, label))
-        samples[0].inc()
-        samples[1].observe(seconds)
+        tally = self._tallies.get(key)
+        if tally is None:
+            tally = self._tallies[key] = _Tally(method, _route_label(route), status)
+        tally.count += 1
+        tally.seconds += seconds
+        tally.buckets[bisect_left(_UPPER_BOUNDS, seconds)] += 1  # the first bound >= seconds, as `observe`
+
+    def flush(self) -> None:
+        for tally in self._tallies.values():
+            if tally.count:
+                tally.flush()
 
 
 def _registry() -> CollectorRegistry:
@@ -153,4 +192,5 @@ def _registry() -> CollectorRegistry:
 async def metrics(request: Request) -> Response:
     """Prometheus metrics: requests, latency, ingested sessions, database pool. Needs no token."""
     observe_pool(request.app.state.pool)
+    request.app.state.request_metrics.flush()
     return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
