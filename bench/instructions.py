@@ -63,7 +63,7 @@ def _app(variant: str) -> tuple[Any, str]:
     from studytrack.auth.tokens import Principal
 
     app = create_bench_app()
-    app.state.token_cache[hashlib.sha256(TOKEN.encode()).digest()] = Principal(
+    app.state.token_check.cache[hashlib.sha256(TOKEN.encode()).digest()] = Principal(
         name="bench", scopes=frozenset({"ingest"})
     )
     if os.environ.get("BENCH_WITHOUT_FRAME"):

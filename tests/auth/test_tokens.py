@@ -110,9 +110,9 @@ def test_an_admin_deletes_a_mistaken_session_and_charts_follow(client: TestClien
 
 
 def test_a_revoked_token_stops_working_once_the_cache_forgets_it(client: TestClient, db: Database) -> None:
-    state = client.app.state  # type: ignore[attr-defined]
-    kept = state.token_cache
-    state.token_cache = TTLCache(maxsize=TOKEN_CACHE_SIZE, ttl=0.3)  # TOKEN_CACHE_SECONDS, shortened
+    check = client.app.state.token_check  # type: ignore[attr-defined]
+    kept = check.cache
+    check.cache = TTLCache(maxsize=TOKEN_CACHE_SIZE, ttl=0.3)  # TOKEN_CACHE_SECONDS, shortened
     try:
         token = bearer(db.create_token("soon-gone", ["read"]))
         assert client.get("/api/stats/", headers=token).status_code == 200
@@ -121,7 +121,7 @@ def test_a_revoked_token_stops_working_once_the_cache_forgets_it(client: TestCli
         time.sleep(0.4)
         assert client.get("/api/stats/", headers=token).status_code == 401
     finally:
-        state.token_cache = kept
+        check.cache = kept
 
 
 def test_the_token_cache_never_holds_more_than_its_bound_and_forgets_after_its_ttl() -> None:

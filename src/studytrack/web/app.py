@@ -23,7 +23,7 @@ from studytrack.database.replicas import ReplicaSet
 from studytrack.events.ingest import EventWriter, GroupCommitter
 from studytrack.logs import flush_access_lines
 from studytrack.timeouts import within
-from studytrack.web.auth import token_cache
+from studytrack.web.auth import TokenCheck
 from studytrack.web.dashboard import STATIC_PATH, static_files
 from studytrack.web.dashboard import router as dashboard_router
 from studytrack.web.deadline import MARGIN_SECONDS
@@ -118,7 +118,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     replicated = bool(settings.database_replica_urls)
     app.state.replicas = ReplicaSet(url, settings, on_checked=observe_replicas) if replicated else None
     app.state.mode = None
-    app.state.token_cache = token_cache()
+    app.state.token_check = TokenCheck(app, disabled=settings.auth_disabled)
     if settings.auth_disabled:
         log.warning("AUTH_DISABLED=true: every request is served WITHOUT a token check. Never do this in public.")
     limits = RequestLimits(max_body_bytes=settings.max_body_bytes, max_batch_bytes=settings.max_batch_bytes)

@@ -71,27 +71,38 @@ def _presented_token(header: str, query_token: str | None) -> str:
     return token.strip()
 
 
+class TokenCheck:
+    """One app's token check (`app.state.token_check`): whether checks are off, and the tokens verified in the
+    last TOKEN_CACHE_SECONDS (`cache`, by the SHA-256 of the secret). Route guards keep it after their first
+    request: `app.state` costs an exception per lookup, twice a request's token check."""
+
+    __slots__ = ("app", "cache", "disabled")
+
+    def __init__(self, app: FastAPI, *, disabled: bool) -> None:
+        self.app, self.disabled = app, disabled
+        self.cache = token_cache()
+
+    async def principal(self, scope: Scope, query_token: str | None = None) -> Principal:
+        """The caller the request's token names; a 401 without a known one."""
+        if self.disabled:
+            return OPEN_ACCESS
+        token = _presented_token(_authorization(scope), query_token)
+        key = hashlib.sha256(token.encode()).digest()
+        try:
+            return self.cache[key]
+        except KeyError:  # not verified in the last TOKEN_CACHE_SECONDS
+            pass
+        async with primary_or_stand_in(self.app).connection() as conn:  # the primary: a revocation counts at once
+            principal = await verify_token(conn, token)
+        if principal is None:
+            raise ApiError(401, "invalid_token", "the API token is unknown or revoked", headers=_CHALLENGE)
+        self.cache[key] = principal
+        return principal
+
+
 async def _principal(request: Request, query_token: str | None = None) -> Principal:
-    return await _principal_of(request.app, request.scope, query_token)
-
-
-async def _principal_of(app: FastAPI, scope: Scope, query_token: str | None = None) -> Principal:
-    state = app.state
-    if state.settings.auth_disabled:
-        return OPEN_ACCESS
-    token = _presented_token(_authorization(scope), query_token)
-    key = hashlib.sha256(token.encode()).digest()
-    cache: TokenCache = state.token_cache
-    try:
-        return cache[key]
-    except KeyError:  # not verified in the last TOKEN_CACHE_SECONDS
-        pass
-    async with primary_or_stand_in(app).connection() as conn:  # the primary: a revocation counts at once
-        principal = await verify_token(conn, token)
-    if principal is None:
-        raise ApiError(401, "invalid_token", "the API token is unknown or revoked", headers=_CHALLENGE)
-    cache[key] = principal
-    return principal
+    check: TokenCheck = request.app.state.token_check
+    return await check.principal(request.scope, query_token)
 
 
 def _basic_password(credentials: str) -> str:
@@ -123,9 +134,13 @@ class TokenGuard:
     def __init__(self, app: ASGIApp, *, scope: str) -> None:
         self.app = app
         self.scope = scope
+        self._check: TokenCheck | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope[PRINCIPAL_KEY] = _allowed(await _principal_of(scope["app"], scope), self.scope)
+        check = self._check
+        if check is None or check.app is not scope["app"]:  # the first request (routes are built per app)
+            check = self._check = scope["app"].state.token_check
+        scope[PRINCIPAL_KEY] = _allowed(await check.principal(scope), self.scope)
         await self.app(scope, receive, send)
 
 
