@@ -32,11 +32,18 @@ from studytrack.logs import (
     request_id,
 )
 from studytrack.web.app import create_app
-from studytrack.web.requestid import new_request_id
+from studytrack.web.requestid import new_request_id, with_request_id
 from tests.live import LiveServer, fresh_database, gunicorn
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:9/postgres"  # discard port: nothing listens
 HEX32 = re.compile(r"[0-9a-f]{32}")
+
+
+def test_an_answer_that_names_its_own_request_id_carries_ours_once() -> None:
+    headers = [(b"content-type", b"text/plain"), (b"x-request-id", b"the-app-s"), (b"x-request-id", b"again")]
+    for given in (headers, tuple(headers), iter(headers)):
+        assert with_request_id(given, b"ours") == [(b"content-type", b"text/plain"), (b"x-request-id", b"ours")]
+    assert with_request_id((), b"ours") == [(b"x-request-id", b"ours")]
 
 
 def test_every_response_carries_a_new_request_id(client: TestClient) -> None:

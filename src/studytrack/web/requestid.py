@@ -20,15 +20,18 @@ _UUID4_SET = 4 << 76 | 0x8000 << 48  # version 4, RFC 4122 variant
 def new_request_id() -> str:
     """A random version-4 UUID in hex, as `uuid.uuid4().hex` but from `random` (reseeded in each forked
     worker): a correlation id needs no system call per request, and no UUID object."""
-    return f"{random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
+    return (random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET).to_bytes(16).hex()  # half a format's cost
 
 
 def with_request_id(headers: Iterable[tuple[bytes, bytes]], value: bytes) -> list[tuple[bytes, bytes]]:
     """The response headers with X-Request-ID set to `value` (replaced if the answer already had one; ASGI
     header names are lower-case)."""
-    kept = [header for header in headers if header[0] != HEADER_NAME]
-    kept.append((HEADER_NAME, value))
-    return kept
+    if type(headers) is not list:  # any iterable, as ASGI allows: read once
+        headers = list(headers)
+    for name, _ in headers:
+        if name == HEADER_NAME:
+            return [header for header in headers if header[0] != HEADER_NAME] + [(HEADER_NAME, value)]
+    return [*headers, (HEADER_NAME, value)]
 
 
 def sane_request_id(value: bytes) -> str | None:
