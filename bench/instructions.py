@@ -63,9 +63,9 @@ def _app(variant: str) -> tuple[Any, str]:
     from studytrack.auth.tokens import Principal
 
     app = create_bench_app()
-    app.state.token_check.cache[hashlib.sha256(TOKEN.encode()).digest()] = Principal(
-        name="bench", scopes=frozenset({"ingest"})
-    )
+    check = getattr(app.state, "token_check", None)
+    cache = check.cache if check is not None else app.state.token_cache  # a `--tree` from before TokenCheck
+    cache[hashlib.sha256(TOKEN.encode()).digest()] = Principal(name="bench", scopes=frozenset({"ingest"}))
     if os.environ.get("BENCH_WITHOUT_FRAME"):
         app.user_middleware = [m for m in app.user_middleware if getattr(m.cls, "__name__", "") != "RequestFrame"]
     return app, "/bench/noop"

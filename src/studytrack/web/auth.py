@@ -82,21 +82,29 @@ class TokenCheck:
         self.app, self.disabled = app, disabled
         self.cache = token_cache()
 
-    async def principal(self, scope: Scope, query_token: str | None = None) -> Principal:
-        """The caller the request's token names; a 401 without a known one."""
+    def known(self, scope: Scope, query_token: str | None = None) -> Principal | None:
+        """The caller, when checks are off or its token was verified lately; None when it must be verified.
+        A 401 without a token."""
         if self.disabled:
             return OPEN_ACCESS
         token = _presented_token(_authorization(scope), query_token)
-        key = hashlib.sha256(token.encode()).digest()
         try:
-            return self.cache[key]
+            return self.cache[hashlib.sha256(token.encode()).digest()]
         except KeyError:  # not verified in the last TOKEN_CACHE_SECONDS
-            pass
-        async with primary_or_stand_in(self.app).connection() as conn:  # the primary: a revocation counts at once
+            return None
+
+    async def principal(self, scope: Scope, query_token: str | None = None) -> Principal:
+        """The caller the request's token names; a 401 without a known one."""
+        known = self.known(scope, query_token)
+        return known or await self.verified(_presented_token(_authorization(scope), query_token))
+
+    async def verified(self, token: str) -> Principal:
+        """The token checked against the database (the primary: a revocation counts at once), then cached."""
+        async with primary_or_stand_in(self.app).connection() as conn:
             principal = await verify_token(conn, token)
         if principal is None:
             raise ApiError(401, "invalid_token", "the API token is unknown or revoked", headers=_CHALLENGE)
-        self.cache[key] = principal
+        self.cache[hashlib.sha256(token.encode()).digest()] = principal
         return principal
 
 
@@ -136,10 +144,18 @@ class TokenGuard:
         self.scope = scope
         self._check: TokenCheck | None = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """Not a coroutine while the token is cached: the route's own awaitable, one coroutine fewer."""
         check = self._check
         if check is None or check.app is not scope["app"]:  # the first request (routes are built per app)
             check = self._check = scope["app"].state.token_check
+        principal = check.known(scope)
+        if principal is None:
+            return self._verify_then_call(check, scope, receive, send)
+        scope[PRINCIPAL_KEY] = _allowed(principal, self.scope)
+        return self.app(scope, receive, send)
+
+    async def _verify_then_call(self, check: TokenCheck, scope: Scope, receive: Receive, send: Send) -> None:
         scope[PRINCIPAL_KEY] = _allowed(await check.principal(scope), self.scope)
         await self.app(scope, receive, send)
 
