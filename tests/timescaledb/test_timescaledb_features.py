@@ -386,6 +386,8 @@ def test_chunks_compressed_by_tag_stay_exact_when_new_ones_are_segmented_by_user
         insert_sessions(Database(client), early)
     compress_all(ts_url)  # by tag, the layout before 0004
     run_migrations(ts_url, ts_settings)
+    layout = "SELECT segmentby FROM timescaledb_information.hypertable_columnstore_settings"
+    assert sql(ts_url, layout) == [("user_id",)]  # an existing database gets the layouts of later migrations too
     late = [Session(s.time, s.tag, s.minutes, f"u{n % 3}") for n, s in enumerate(random_sessions(200, start, 40, 2))]
     with app_client(ts_url, ts_settings) as client:
         insert_sessions(Database(client), late)
@@ -395,3 +397,50 @@ def test_chunks_compressed_by_tag_stay_exact_when_new_ones_are_segmented_by_user
     mine = [s for s in early + late if s.user_id == "u1"]
     end = datetime(2025, 2, 20, tzinfo=UTC)
     assert parse_items(items) == expected_buckets(mine, count=1, unit="day", tz="UTC", start=start, end=end)
+
+
+TIME_INDEXES = "SELECT count(*) FROM pg_indexes WHERE indexname LIKE '%\\_time\\_range'"
+COMPRESSED = "SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_name = 'events' AND is_compressed"
+
+
+def test_compressed_chunks_get_a_time_index_so_a_chart_s_ragged_start_reads_few_batches(
+    ts_url: str, ts_settings: Settings
+) -> None:
+    run_migrations(ts_url, ts_settings)
+    assert "studytrack_index_columnstore" in job_ids(ts_url)  # the job, every 15 minutes
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    sessions = random_sessions(2000, start, 120, seed=21)
+    with app_client(ts_url, ts_settings) as client:
+        insert_sessions(Database(client), sessions)
+        compress_all(ts_url)
+        sql(ts_url, "CALL studytrack_index_columnstore()")  # what the job does
+        assert sql(ts_url, TIME_INDEXES) == sql(ts_url, COMPRESSED) != [(0,)]
+
+        edge = "SELECT count(*) FROM events WHERE time >= '2025-02-10 08:07:31+00' AND time < '2025-02-10 08:15:00+00'"
+        with psycopg.connect(ts_url, autocommit=True) as conn:
+            conn.execute("SET enable_seqscan = off")  # a few batches here: show the index can serve the edge
+            plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + edge).fetchall())
+        assert "_time_range" in plan, plan
+
+        unaligned = {"duration": "1 day", "start": "2025-01-03T10:07:31Z", "end": "2025-04-20T17:52:09Z"}
+        body = client.get("/api/events/", params=unaligned).json()
+        end = datetime(2025, 4, 20, 17, 52, 9, tzinfo=UTC)
+        expected = expected_buckets(
+            sessions, count=1, unit="day", tz="UTC", start=datetime(2025, 1, 3, 10, 7, 31, tzinfo=UTC), end=end
+        )
+        assert parse_items(body["items"]) == expected
+
+
+def test_the_time_index_migration_goes_down_and_up_again(ts_url: str, ts_settings: Settings) -> None:
+    run_migrations(ts_url, ts_settings)
+    with app_client(ts_url, ts_settings) as client:
+        insert_sessions(Database(client), random_sessions(300, datetime(2025, 1, 1, tzinfo=UTC), 60, seed=22))
+    compress_all(ts_url)
+    sql(ts_url, "CALL studytrack_index_columnstore()")
+    assert sql(ts_url, TIME_INDEXES) != [(0,)]
+
+    command.downgrade(alembic_config(ts_url, ts_settings), "0005")
+    assert sql(ts_url, TIME_INDEXES) == [(0,)]
+    assert "studytrack_index_columnstore" not in job_ids(ts_url)
+    run_migrations(ts_url, ts_settings)
+    assert sql(ts_url, TIME_INDEXES) == sql(ts_url, COMPRESSED)  # the migration indexes what is compressed

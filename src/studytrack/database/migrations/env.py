@@ -7,7 +7,7 @@ from sqlmodel import SQLModel
 
 import studytrack.database.tables  # noqa: F401  (registers the tables: `migrate --check` compares them)
 from studytrack.database.migrate import MIGRATION_LOCK_ID, sqlalchemy_url
-from studytrack.database.timescale import enable_timescaledb
+from studytrack.database.timescale import enable_timescaledb, is_hypertable
 
 config = context.config
 engine = create_engine(sqlalchemy_url(config.attributes["url"]), poolclass=pool.NullPool)
@@ -19,7 +19,11 @@ with engine.connect() as connection:
     connection.commit()
     try:
         settings = config.attributes.get("settings")
-        if settings is not None and MigrationContext.configure(connection).get_current_revision() is None:
+        if MigrationContext.configure(connection).get_current_revision() is not None:
+            # Decided when the database was made: a later migration's TimescaleDB steps follow the hypertable.
+            config.attributes["timescaledb"] = is_hypertable(connection)
+            connection.commit()
+        elif settings is not None:
             # A new database: TimescaleDB mode is decided once, here; the baseline builds on the answer.
             config.attributes["timescaledb"] = enable_timescaledb(connection, settings) is not None
             connection.commit()
