@@ -89,6 +89,7 @@ def test_rollup_rows_fit_the_buckets_only_when_every_start_is_on_the_quarter_hou
 def test_a_row_before_the_first_bucket_is_an_error_never_a_wrong_bucket() -> None:
     start = datetime(2025, 1, 1, tzinfo=UTC)
     bounds = bucket_bounds(parse_duration("1 day"), "UTC", start, start + timedelta(days=2))
-    assert _slot_items([(2, "cka", 30, 1)], bounds, fill=False, tags=[])[0]["bucket"] == bounds.shown[1]
+    (item,) = _slot_items([(2, "cka", 30, 1)], bounds, fill=False, tags=[], spellings={"cka": "CKA"})
+    assert (item["bucket"], item["tag"]) == (bounds.shown[1], "CKA")
     with pytest.raises(RuntimeError, match="before the first bucket"):
-        _slot_items([(0, "cka", 30, 1)], bounds, fill=False, tags=[])
+        _slot_items([(0, "cka", 30, 1)], bounds, fill=False, tags=[], spellings={"cka": "CKA"})

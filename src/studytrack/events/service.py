@@ -163,10 +163,8 @@ async def bucket_series(
         await cur.execute(statement, params, prepare=False)
         rows = await cur.fetchall()
     _check_answer(rows, buckets, query, limits)
-    items = _slot_items(rows, bounds, fill=query.fill, tags=query.tags)
     spellings = await tag_spellings(conn, {row[1] for row in rows} | set(query.tags))
-    for item in items:
-        item["tag"] = spellings[item["tag"]]
+    items = _slot_items(rows, bounds, fill=query.fill, tags=query.tags, spellings=spellings)
     return {"duration": str(width), "tz": query.tz, "start": query.start, "end": query.end, "items": items}
 
 
@@ -176,10 +174,10 @@ def _item(bucket: datetime, tag: str, minutes: int, count: int) -> BucketPublic:
 
 
 def _slot_items(
-    rows: list[tuple[Any, ...]], bounds: BucketBounds, *, fill: bool, tags: list[str]
+    rows: list[tuple[Any, ...]], bounds: BucketBounds, *, fill: bool, tags: list[str], spellings: dict[str, str]
 ) -> list[BucketPublic]:
-    """Rows (slot, tag, minutes, count), ordered -> items per (bucket, tag); with `fill`, every bucket for every
-    tag shown."""
+    """Rows (slot, tag key, minutes, count), ordered -> items per (bucket, tag), each tag as `spellings` spell
+    its key; with `fill`, every bucket for every tag shown."""
     if rows and rows[0][0] < 1:  # slot 0 is a row before the first start: it would land in a wrong bucket
         raise RuntimeError(
             f"a row before the first bucket start ({bounds.starts[0].isoformat()}): bounds and query disagree"
@@ -189,14 +187,14 @@ def _slot_items(
     labels = bounds.shown  # from here on, row n is bucket n (1-based)
     if not fill:  # one item per row, built inline: a year of days is hundreds of items per request
         return [
-            {"bucket": labels[slot - 1], "tag": tag, "minutes": minutes, "count": count,
+            {"bucket": labels[slot - 1], "tag": spellings[tag], "minutes": minutes, "count": count,
              "avg_minutes": round(minutes / count, 2)}
             for slot, tag, minutes, count in rows
         ]  # fmt: skip
     totals = {(slot, tag): (minutes, count) for slot, tag, minutes, count in rows}
     shown = sorted(set(tags) if tags else {tag for _, tag in totals})
     keys = [(slot, tag) for slot in range(1, len(labels) + 1) for tag in shown]
-    return [_item(labels[slot - 1], tag, *totals.get((slot, tag), (0, 0))) for slot, tag in keys]
+    return [_item(labels[slot - 1], spellings[tag], *totals.get((slot, tag), (0, 0))) for slot, tag in keys]
 
 
 def _add_up_slots(rows: list[tuple[Any, ...]], bucket_of_slot: tuple[int, ...]) -> list[tuple[Any, ...]]:
