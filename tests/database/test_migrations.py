@@ -17,7 +17,7 @@ from studytrack.database.migrate import alembic_config, check_migrations, run_mi
 from studytrack.database.timescale import TimescaleDBError
 from tests.databases import BACKENDS, backend_mode, backend_server, create_database
 
-HEAD = "0006"  # the newest migration
+HEAD = "0007"  # the newest migration
 
 
 @pytest.fixture(scope="module")

@@ -439,8 +439,19 @@ def test_the_time_index_migration_goes_down_and_up_again(ts_url: str, ts_setting
     sql(ts_url, "CALL studytrack_index_columnstore()")
     assert sql(ts_url, TIME_INDEXES) != [(0,)]
 
-    command.downgrade(alembic_config(ts_url, ts_settings), "0005")
+    command.downgrade(alembic_config(ts_url, ts_settings), "0005")  # past 0007, which leaves the layout as it is
     assert sql(ts_url, TIME_INDEXES) == [(0,)]
     assert "studytrack_index_columnstore" not in job_ids(ts_url)
     run_migrations(ts_url, ts_settings)
     assert sql(ts_url, TIME_INDEXES) == sql(ts_url, COMPRESSED)  # the migration indexes what is compressed
+
+
+def test_a_database_that_skipped_the_by_user_layout_gets_it_on_the_next_migration(
+    ts_url: str, ts_settings: Settings
+) -> None:
+    run_migrations(ts_url, ts_settings)
+    sql(ts_url, "ALTER TABLE events SET (timescaledb.segmentby = 'tag', timescaledb.orderby = 'user_id, time DESC')")
+    sql(ts_url, "UPDATE alembic_version SET version_num = '0006'")  # as left by a migration run before 0007
+    run_migrations(ts_url, ts_settings)
+    layout = "SELECT segmentby, orderby FROM timescaledb_information.hypertable_columnstore_settings"
+    assert sql(ts_url, layout) == [("user_id", 'tag,"time" DESC')]
