@@ -137,12 +137,13 @@ def test_pool_gauges_are_read_when_scraped(client: TestClient, backend_settings:
 def test_request_timings_reach_the_histogram_as_observations_would() -> None:
     """Each worker tallies its requests and adds them to prometheus_client in one go: the buckets, the sum and
     the counts are what calling `observe` for each request would have made them."""
-    tallies, route = RequestMetrics(), SimpleNamespace(path="/tally/check")
+    path = f"/tally/{uuid.uuid4()}"  # series of its own: the registry is the process's
+    tallies, route = RequestMetrics(), SimpleNamespace(path=path)
     reference = Histogram("reference", "observed one by one", buckets=LATENCY_BUCKETS, registry=CollectorRegistry())
     for seconds in (0.0004, 0.005, 0.0051, 0.3, 0.3, 2.5, 12.0, 0.075):
         tallies.observe({"method": "GET", "route": route}, 200, seconds)
         reference.observe(seconds)
-    labels = {"method": "GET", "route": "/tally/check"}
+    labels = {"method": "GET", "route": path}
 
     def ours(suffix: str, **extra: str) -> float | None:
         return REGISTRY.get_sample_value(f"studytrack_http_request_duration_seconds{suffix}", labels | extra)
