@@ -6,6 +6,7 @@ Each test gets its own database on the native TimescaleDB test server, so settin
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import os
@@ -18,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+import psycopg.sql
 import pytest
 from alembic import command
 from fastapi.testclient import TestClient
@@ -44,7 +46,7 @@ def ts_url(timescaledb_server_url: str) -> str:
     return create_database(timescaledb_server_url, "timescaledb_features")
 
 
-def sql(url: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+def sql(url: str, query: str | psycopg.sql.Composed, params: Any = None) -> list[tuple[Any, ...]]:
     with psycopg.connect(url, autocommit=True) as conn:
         cur = conn.execute(query, params, prepare=False)
         return cur.fetchall() if cur.description else []
@@ -429,6 +431,24 @@ def test_compressed_chunks_get_a_time_index_so_a_chart_s_ragged_start_reads_few_
             sessions, count=1, unit="day", tz="UTC", start=datetime(2025, 1, 3, 10, 7, 31, tzinfo=UTC), end=end
         )
         assert parse_items(body["items"]) == expected
+
+
+def test_the_time_index_job_and_a_manual_run_at_the_same_moment_both_succeed(
+    ts_url: str, ts_settings: Settings
+) -> None:
+    run_migrations(ts_url, ts_settings)
+    with app_client(ts_url, ts_settings) as client:
+        insert_sessions(Database(client), random_sessions(3000, datetime(2025, 1, 1, tzinfo=UTC), 120, seed=23))
+    compress_all(ts_url)
+    indexes = "SELECT schemaname, indexname FROM pg_indexes WHERE indexname LIKE '%\\_time\\_range'"
+    for _ in range(3):
+        for schema, index in sql(ts_url, indexes):
+            sql(ts_url, psycopg.sql.SQL("DROP INDEX {}").format(psycopg.sql.Identifier(schema, index)))
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:  # as the scheduler's job and a person may
+            runs = [pool.submit(sql, ts_url, "CALL studytrack_index_columnstore()") for _ in range(2)]
+            for run in runs:
+                run.result()
+        assert sql(ts_url, TIME_INDEXES) == sql(ts_url, COMPRESSED) != [(0,)]
 
 
 def test_the_time_index_migration_goes_down_and_up_again(ts_url: str, ts_settings: Settings) -> None:

@@ -52,10 +52,17 @@ BEGIN
     IF NOT EXISTS ({_HAS_CATALOG}) THEN
         RETURN;  -- another catalog: nothing is indexed, and the answers are the same
     END IF;
+    -- One run at a time (the job, a migration, a person): IF NOT EXISTS does not stop two building one index.
+    PERFORM pg_advisory_xact_lock(hashtext('{PROCEDURE}'));
     FOR compressed IN {_COMPRESSED_CHUNKS} LOOP
         IF compressed.first_time IS NOT NULL AND compressed.last_time IS NOT NULL THEN
-            EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (%I, %I)', compressed.table_name || '{INDEX_SUFFIX}',
-                           compressed.chunk, compressed.first_time, compressed.last_time);
+            BEGIN
+                EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (%I, %I)',
+                               compressed.table_name || '{INDEX_SUFFIX}', compressed.chunk,
+                               compressed.first_time, compressed.last_time);
+            EXCEPTION WHEN undefined_table THEN
+                NULL;  -- decompressed or dropped since the loop read the catalog
+            END;
         END IF;
     END LOOP;
 END
