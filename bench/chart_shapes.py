@@ -1,6 +1,7 @@
 """Chart statements compared on the same data and server: the 15-minute rollup against the hourly one, one
-shape per filter combination against one statement whose filters are optional, and per zone the statement the
-service picks (the daily rollup with corrections, near UTC) against the rollup it would read without it.
+shape per filter combination against one statement whose filters are optional, a person's statement prepared
+against planned each time, and per zone the statement the service picks (the daily rollup with corrections,
+near UTC) against the rollup it would read without it.
 
 `python -m bench.chart_shapes [--events N] [--timescaledb]`; figures in bench/README.md.
 """
@@ -53,12 +54,15 @@ def chart_params(tags: list[str], user_id: str | None, grain: timedelta) -> dict
     }  # fmt: skip
 
 
-def p50_ms(conn: psycopg.Connection[Any], statement: str, params: dict[str, Any], repeat: int) -> float:
-    conn.execute(statement, params, prepare=False).fetchall()
+def p50_ms(
+    conn: psycopg.Connection[Any], statement: str, params: dict[str, Any], repeat: int, prepare: bool = False
+) -> float:
+    for _ in range(6 if prepare else 1):  # prepared: past PostgreSQL's five custom plans, to its choice
+        conn.execute(statement, params, prepare=prepare).fetchall()
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        conn.execute(statement, params, prepare=False).fetchall()
+        conn.execute(statement, params, prepare=prepare).fetchall()
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
 
@@ -66,10 +70,12 @@ def p50_ms(conn: psycopg.Connection[Any], statement: str, params: dict[str, Any]
 def compare(conn: psycopg.Connection[Any], repeat: int) -> None:
     for name, (tags, user_id) in GOALS.items():
         if user_id is not None:
-            shape = spelled_out(queries.CHART_FROM_EVENTS, tags=bool(tags), user=True)
+            shape = queries.CHART_FOR_USER_TAGS if tags else queries.CHART_FOR_USER
             params = chart_params(tags, user_id, QUARTER_HOUR)
-            line = f"{name}: raw rows, one shape per filter {p50_ms(conn, shape, params, repeat):6.1f} ms, "
-            line += f"optional filters {p50_ms(conn, queries.CHART_FROM_EVENTS, params, repeat):6.1f} ms"
+            prepared = p50_ms(conn, shape, params, repeat, prepare=True)
+            line = f"{name}: raw rows, the person's statement prepared {prepared:6.2f} ms, "
+            line += f"planned each time {p50_ms(conn, shape, params, repeat):6.2f} ms, "
+            line += f"optional filters {p50_ms(conn, queries.CHART_FROM_EVENTS, params, repeat):6.2f} ms"
         else:
             quarter = chart_params(tags, user_id, QUARTER_HOUR)
             hour = chart_params(tags, user_id, HOUR)

@@ -401,6 +401,62 @@ def test_chunks_compressed_by_tag_stay_exact_when_new_ones_are_segmented_by_user
     assert parse_items(items) == expected_buckets(mine, count=1, unit="day", tz="UTC", start=start, end=end)
 
 
+PREPARED_CHARTS = "SELECT generic_plans FROM pg_prepared_statements WHERE statement LIKE '%%user_id = $%%'"
+
+
+def test_a_person_s_prepared_chart_stays_exact_as_chunks_are_written_late_compressed_created_and_dropped(
+    ts_url: str, ts_settings: Settings
+) -> None:
+    one_connection = dataclasses.replace(ts_settings, db_pool_size=1)  # every chart on the connection that prepared it
+    run_migrations(ts_url, dataclasses.replace(one_connection, chunk_time_interval=timedelta(days=7)))
+    start = datetime(2025, 1, 6, tzinfo=UTC)
+    sessions = random_sessions(600, start, 42, seed=24)
+    mine: list[Session] = []
+    charts = [
+        {"duration": "1 day", "user_id": "ana", "start": "2025-01-06", "end": "2025-03-31"},
+        {"duration": "1 week", "user_id": "ana", "tags": "cka", "start": "2025-01-06", "end": "2025-03-31"},
+    ]
+
+    def answers_exactly(client: TestClient) -> None:
+        for params in charts:
+            tags = [params["tags"]] if "tags" in params else None
+            wanted = [s for s in mine if s.user_id == "ana" and (tags is None or s.tag in tags)]
+            unit = params["duration"].split()[1]
+            end = datetime(2025, 3, 31, tzinfo=UTC)
+            expected = expected_buckets(wanted, count=1, unit=unit, tz="UTC", start=start, end=end)
+            assert parse_items(client.get("/api/events/", params=params).json()["items"]) == expected
+
+    with app_client(ts_url, one_connection) as client:
+        db = Database(client)
+
+        def add(new: list[Session]) -> None:
+            insert_sessions(db, new)
+            mine.extend(new)
+
+        # PostgreSQL picks a prepared statement's generic plan by cost (it does at 10M events); here, always.
+        db.execute("SET plan_cache_mode = force_generic_plan")
+        add(sessions)
+        for _ in range(2):
+            answers_exactly(client)
+        assert all(generic > 0 for (generic,) in db.execute(PREPARED_CHARTS))  # the plans these checks are about
+
+        compress_all(ts_url)
+        answers_exactly(client)
+        add([Session(start + timedelta(days=3, hours=n), "cka", 10 + n, "ana") for n in range(5)])  # late
+        answers_exactly(client)
+        add([Session(start + timedelta(days=60, hours=n), "cka", 20 + n, "ana") for n in range(5)])  # new chunks
+        answers_exactly(client)
+        first = sql(ts_url, "SELECT c::text FROM show_chunks('events') AS c ORDER BY 1 LIMIT 1")[0][0]
+        sql(ts_url, "SELECT decompress_chunk(%s::regclass)", (first,))
+        answers_exactly(client)
+        chunks_end = "SELECT range_end FROM timescaledb_information.chunks WHERE hypertable_name = 'events'"
+        second_end = sorted(end for (end,) in sql(ts_url, chunks_end))[1]
+        sql(ts_url, "SELECT drop_chunks('events', older_than => %s::timestamptz)", (second_end,))  # the first two
+        mine[:] = [s for s in mine if s.time >= second_end]
+        answers_exactly(client)
+        assert all(generic > 0 for (generic,) in db.execute(PREPARED_CHARTS))
+
+
 TIME_INDEXES = "SELECT count(*) FROM pg_indexes WHERE indexname LIKE '%\\_time\\_range'"
 COMPRESSED = "SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_name = 'events' AND is_compressed"
 

@@ -13,12 +13,15 @@ first that fits runs:
   rollup `events_1h`, its ragged edges from raw rows.
 - `CHART_FROM_QUARTER_HOURS`: the same on the 15-minute grid (`events_15m`): zones such as Asia/Kolkata
   (+05:30) or Asia/Kathmandu (+05:45), and widths such as 15 or 45 minutes.
-- `CHART_FROM_EVENTS`: everything else: a chart for one user (the rollups have no user_id), a range without a
-  whole 15-minute bucket, or bucket edges off the 15-minute grid (widths like 20 minutes, historic offsets).
+- `CHART_FOR_USER` (`CHART_FOR_USER_TAGS` with tags): a chart for one user (the rollups have no user_id),
+  prepared (see there).
+- `CHART_FROM_EVENTS`: everything else over all users: a range without a whole 15-minute bucket, or bucket
+  edges off the 15-minute grid (widths like 20 minutes, historic offsets).
 
 Filters a request leaves out are switched off by their parameter (an empty `tags`, a NULL `user_id`), here and
 in the sessions and stats statements. Such statements are planned with the actual values, never prepared, so a
-switched-off filter costs nothing (measured in bench/README.md, "Chart statements").
+switched-off filter costs nothing (measured in bench/README.md, "Chart statements"); a person's charts are the
+exception, with their filters written in.
 """
 
 from __future__ import annotations
@@ -52,6 +55,19 @@ CHART_FROM_EVENTS = f"""
     GROUP BY 1, 2
     {_ORDERED_AND_CAPPED}
 """
+# A person's chart (the rollups have no user_id): each filter written in, none switched off by a parameter, so
+# one prepared statement serves every person and range. Its generic plan reads the person's index in each chunk
+# without planning the range's chunks again on every request (the planning was most of a year's chart in
+# TimescaleDB mode: bench/README.md, "Prepared per-person charts"). The same parameters as CHART_FROM_EVENTS.
+_FOR_USER = f"""
+    SELECT {_SLOT} AS slot, tag, sum(minutes)::bigint AS minutes, count(*) AS count
+    FROM events
+    WHERE time >= %(start)s AND time < %(end)s AND user_id = %(user_id)s::text{{tags}}
+    GROUP BY 1, 2
+    {_ORDERED_AND_CAPPED}
+"""
+CHART_FOR_USER = _FOR_USER.format(tags="")
+CHART_FOR_USER_TAGS = _FOR_USER.format(tags=" AND tag = ANY(%(tags)s::text[])")
 # With a rollup (a table the insert statement keeps exact, in both modes): whole rollup buckets inside the
 # range come from it, the ragged edges of the range from raw rows.
 _SLOTS_FROM_ROLLUP = f"""

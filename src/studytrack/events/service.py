@@ -109,13 +109,18 @@ def _chart_statement(query: BucketQuery, bounds: BucketBounds, mode: DatabaseMod
     """The cheapest rollup that answers like the raw rows (see `queries`), with the range shrunk to its grain."""
     assert query.start is not None
     assert query.end is not None
-    if mode.rollup and query.user_id is None:
+    if query.user_id is not None:  # the rollups have no user_id
+        return (queries.CHART_FOR_USER_TAGS if query.tags else queries.CHART_FOR_USER), {}
+    if mode.rollup:
         for grain, statement in _ROLLUPS:
             inner_start, inner_end = ceil_to(query.start, grain), floor_to(query.end, grain)
             if inner_start < inner_end and bounds.on_grid(inner_start, inner_end, grain):
                 inner = {"inner_start": inner_start, "inner_end": inner_end}
                 return _with_days(query, bounds, DAY // grain) or (statement, inner)
     return queries.CHART_FROM_EVENTS, {}
+
+
+_PREPARED_CHARTS = frozenset((queries.CHART_FOR_USER, queries.CHART_FOR_USER_TAGS))
 
 
 def _with_days(query: BucketQuery, bounds: BucketBounds, rows_per_day: int) -> tuple[str, dict[str, Any]] | None:
@@ -157,10 +162,10 @@ async def bucket_series(
     bounds = bucket_bounds(width, query.tz, query.start, query.end)
     statement, inner = _chart_statement(query, bounds, mode)
     params = _filter_params(query) | inner | {"starts": list(bounds.starts), "row_limit": limits.rows + 1}
-    # Planned afresh each time, never prepared: a generic plan cannot pick the index for the actual
-    # user and tags (measured: 3.2 ms prepared vs 1.4 ms planned, a year of one user's tag at 10M events).
+    # Planned afresh each time but for a person's charts: with filters switched off by parameters, a generic plan
+    # cannot pick the index for the actual user and tags (3.2 ms prepared vs 1.4 ms planned, at 10M events).
     async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(statement, params, prepare=False)
+        await cur.execute(statement, params, prepare=statement in _PREPARED_CHARTS)
         rows = await cur.fetchall()
     _check_answer(rows, buckets, query, limits)
     spellings = await tag_spellings(conn, {row[1] for row in rows} | set(query.tags))
