@@ -100,7 +100,9 @@ def gunicorn(
     url: str, workers: int, extra_env: dict[str, str] | None = None, app: str = "bench.app:create_bench_app()"
 ) -> Iterator[str]:
     port = free_port()
-    env = os.environ | {"DATABASE_URL": url, "LOG_LEVEL": "warning", "PYTHONPATH": str(REPO)} | (extra_env or {})
+    # This checkout's src first: a clone benchmarked with another checkout's venv serves its own code.
+    path = f"{REPO / 'src'}:{REPO}"
+    env = os.environ | {"DATABASE_URL": url, "LOG_LEVEL": "warning", "PYTHONPATH": path} | (extra_env or {})
     command = [
         sys.executable, "-m", "gunicorn", "-c", "python:studytrack.web.gunicorn_conf",
         "-w", str(workers), "-b", f"127.0.0.1:{port}", app,
