@@ -401,6 +401,25 @@ def test_chunks_compressed_by_tag_stay_exact_when_new_ones_are_segmented_by_user
     assert parse_items(items) == expected_buckets(mine, count=1, unit="day", tz="UTC", start=start, end=end)
 
 
+def test_healthz_reads_timescaledb_s_chunk_figures_at_most_once_per_status_period_and_worker(
+    ts_url: str, ts_settings: Settings
+) -> None:
+    from studytrack.web.health import STATUS_SECONDS
+
+    run_migrations(ts_url, ts_settings)
+    with app_client(ts_url, ts_settings) as client:
+        insert_sessions(Database(client), random_sessions(200, datetime(2025, 1, 1, tzinfo=UTC), 60, seed=25))
+        compress_all(ts_url)
+        before = client.get("/healthz").json()["timescale"]
+        insert_sessions(Database(client), [Session(NOW - timedelta(hours=1), "cka", 30)])  # a new chunk
+        assert client.get("/healthz").json()["timescale"] == before  # within the period: as read before
+        cache = client.app.state.timescale_status  # type: ignore[attr-defined]
+        cache.expire(time.monotonic() + STATUS_SECONDS + 1)  # the period over
+        after = client.get("/healthz").json()["timescale"]
+    assert after["chunks"] == before["chunks"] + 1
+    assert after["compressed_chunks"] == before["compressed_chunks"] == before["chunks"]
+
+
 PREPARED_CHARTS = "SELECT generic_plans FROM pg_prepared_statements WHERE statement LIKE '%%user_id = $%%'"
 
 

@@ -32,6 +32,7 @@ from studytrack.web.errors import install_error_handlers
 from studytrack.web.flat import add_routes
 from studytrack.web.frame import RequestFrame
 from studytrack.web.health import router as health_router
+from studytrack.web.health import status_cache
 from studytrack.web.limits import RequestLimits
 from studytrack.web.metrics import RequestMetrics, count_ingested, report_forever
 from studytrack.web.metrics import router as metrics_router
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     replicated = bool(settings.database_replica_urls)
     app.state.replicas = ReplicaSet(url, settings, on_checked=observe_replicas) if replicated else None
     app.state.mode = None
+    app.state.timescale_status = status_cache()  # /healthz: TimescaleDB figures, read at most every STATUS_SECONDS
     app.state.token_check = TokenCheck(app, disabled=settings.auth_disabled)
     if settings.auth_disabled:
         log.warning("AUTH_DISABLED=true: every request is served WITHOUT a token check. Never do this in public.")

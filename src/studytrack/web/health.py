@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from cachetools import TTLCache
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
@@ -19,6 +20,14 @@ from studytrack.web.slashes import SlashTolerantRouter
 
 log = logging.getLogger(__name__)
 router = SlashTolerantRouter(tags=["health"])
+# TimescaleDB's chunk counts and compression ratio change as its policies run, and reading them walks every chunk:
+# an unauthenticated probe reads them at most once per this many seconds and worker; reachability every time.
+STATUS_SECONDS = 10.0
+StatusCache = TTLCache[str, TimescaleStatus]
+
+
+def status_cache() -> StatusCache:
+    return TTLCache(maxsize=1, ttl=STATUS_SECONDS)
 
 
 class ReplicaHealth(BaseModel):
@@ -46,10 +55,15 @@ class HealthUnavailable(Health):
     message: str = "the database is unreachable"
 
 
-async def _probe(pool: AsyncConnectionPool[Any]) -> tuple[DatabaseMode, TimescaleStatus | None]:
+async def _probe(pool: AsyncConnectionPool[Any], cache: StatusCache) -> tuple[DatabaseMode, TimescaleStatus | None]:
     async with pool.connection() as conn:
         mode = await detect_mode(conn)
-        return mode, await timescale_status(conn) if mode.is_timescaledb else None
+        if not mode.is_timescaledb:
+            return mode, None
+        status = cache.get("timescale")
+        if status is None:
+            status = cache["timescale"] = await timescale_status(conn)
+        return mode, status
 
 
 async def current_health(request: Request) -> Health:
@@ -59,7 +73,8 @@ async def current_health(request: Request) -> Health:
     if replicas is not None and not replicas.primary_reachable:  # the replica monitor knows: no probe to wait for
         return _primary_unreachable(replicas, request.app.state.mode)
     try:  # `within`: answers at the timeout, not after psycopg has cancelled the query on a hung database
-        mode, timescale = await within(settings.db_timeout_seconds, _probe(request.app.state.pool))
+        probe = _probe(request.app.state.pool, request.app.state.timescale_status)
+        mode, timescale = await within(settings.db_timeout_seconds, probe)
     except Exception as exc:  # any failure to reach the database is "unavailable", never a 500
         log.warning("health check: database unreachable (%s)", exc.__class__.__name__)
         return _primary_unreachable(replicas, request.app.state.mode)
