@@ -54,15 +54,19 @@ def test_totals_of_any_range_count_exactly_the_sessions_inside_it(
     client: TestClient, db: Database, start: str | None, end: str | None
 ) -> None:
     first = datetime(2025, 1, 6, 9, tzinfo=UTC)
-    sessions = [Session(first + timedelta(minutes=7 * n), "cka" if n % 3 else "go", 1 + n % 40) for n in range(60)]
-    sessions += [Session(first + timedelta(minutes=53 * n), "cka", 1 + n % 9) for n in range(8, 120)]  # 4 days
+    sessions = [
+        Session(first + timedelta(minutes=7 * n), "cka" if n % 3 else "go", 1 + n % 40, "ana" if n % 2 else None)
+        for n in range(60)
+    ]
+    sessions += [Session(first + timedelta(minutes=53 * n), "cka", 1 + n % 9, "ana") for n in range(8, 120)]  # 4 days
     insert_sessions(db, sessions)
     lower = datetime.fromisoformat(start) if start else datetime.min.replace(tzinfo=UTC)
     upper = datetime.fromisoformat(end) if end else datetime.max.replace(tzinfo=UTC)
-    inside = [s for s in sessions if lower <= s.time < upper]
     params = {key: value for key, value in (("start", start), ("end", end)) if value}
-    totals = client.get("/api/stats/", params=params).json()
-    assert (totals["total_time"], totals["total_sessions"]) == (sum(s.minutes for s in inside), len(inside))
-    assert totals["sessions_by_tag"] == {
-        tag: count for tag in ("cka", "go") if (count := sum(1 for s in inside if s.tag == tag))
-    }
+    for user in (None, "ana"):  # everyone's totals (the rollups) and one person's (their own statement)
+        inside = [s for s in sessions if lower <= s.time < upper and user in (None, s.user_id)]
+        totals = client.get("/api/stats/", params=params | ({"user_id": user} if user else {})).json()
+        assert (totals["total_time"], totals["total_sessions"]) == (sum(s.minutes for s in inside), len(inside))
+        assert totals["sessions_by_tag"] == {
+            tag: count for tag in ("cka", "go") if (count := sum(1 for s in inside if s.tag == tag))
+        }

@@ -423,7 +423,7 @@ def test_healthz_reads_timescaledb_s_chunk_figures_at_most_once_per_status_perio
 PREPARED_CHARTS = "SELECT generic_plans FROM pg_prepared_statements WHERE statement LIKE '%%user_id = $%%'"
 
 
-def test_a_person_s_prepared_chart_stays_exact_as_chunks_are_written_late_compressed_created_and_dropped(
+def test_a_person_s_prepared_chart_and_totals_stay_exact_as_chunks_are_written_late_compressed_created_and_dropped(
     ts_url: str, ts_settings: Settings
 ) -> None:
     one_connection = dataclasses.replace(ts_settings, db_pool_size=1)  # every chart on the connection that prepared it
@@ -444,6 +444,8 @@ def test_a_person_s_prepared_chart_stays_exact_as_chunks_are_written_late_compre
             end = datetime(2025, 3, 31, tzinfo=UTC)
             expected = expected_buckets(wanted, count=1, unit=unit, tz="UTC", start=start, end=end)
             assert parse_items(client.get("/api/events/", params=params).json()["items"]) == expected
+        totals = client.get("/api/stats/", params={"user_id": "ana"}).json()  # a person's totals: prepared too
+        assert totals["total_time"] == sum(s.minutes for s in mine if s.user_id == "ana")
 
     with app_client(ts_url, one_connection) as client:
         db = Database(client)

@@ -243,6 +243,15 @@ STATS = f"""
     WHERE {_ANY_TAGS} AND {_ANY_USER} AND {_FROM_START} AND {_BEFORE_END}
     GROUP BY tag ORDER BY tag LIMIT %(tag_limit)s
 """
+# A person's totals, prepared as a person's charts are (`CHART_FOR_USER`): the user filter written in, an open
+# end an infinite bound, so one generic plan serves every person and range.
+STATS_FOR_USER = f"""
+    SELECT tag, sum(minutes)::bigint AS minutes, count(*) AS count
+    FROM events
+    WHERE user_id = %(user_id)s::text AND {_ANY_TAGS}
+      AND time >= coalesce(%(start)s::timestamptz, '-infinity') AND time < coalesce(%(end)s::timestamptz, 'infinity')
+    GROUP BY tag ORDER BY tag LIMIT %(tag_limit)s
+"""
 # Totals over all users from the rollups, as the charts have them: whole days from `events_1d`, the whole hours
 # outside them from `events_1h`, the ragged edges of a bounded range from raw rows. An open end (NULL start or
 # end, and their inner bounds) reads the daily rollup to it.

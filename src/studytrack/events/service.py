@@ -249,10 +249,13 @@ async def list_sessions(conn: Connection, *, query: SessionQuery) -> SessionPage
 
 
 def _stats_statement(filters: EventFilters, mode: DatabaseMode) -> tuple[str, dict[str, Any]]:
-    """Totals over all users come from the rollups (as the charts' do) unless the range holds no whole hour."""
+    """Totals over all users come from the rollups (as the charts' do) unless the range holds no whole hour; a
+    person's from their own prepared statement."""
     inner_start = None if filters.start is None else ceil_to(filters.start, HOUR)
     inner_end = None if filters.end is None else floor_to(filters.end, HOUR)
-    if not (mode.rollup and filters.user_id is None):
+    if filters.user_id is not None:
+        return queries.STATS_FOR_USER, {}
+    if not mode.rollup:
         return queries.STATS, {}
     if inner_start is not None and inner_end is not None and inner_start >= inner_end:
         return queries.STATS, {}
@@ -270,7 +273,7 @@ async def session_stats(
     """Totals in the CSV study tracker's shape; `InvalidRequestError` beyond `max_tags` tags (the answer lists each)."""
     statement, inner = _stats_statement(filters, mode)
     params = _filter_params(filters) | inner | {"tag_limit": max_tags + 1}
-    cur = await conn.execute(statement, params, prepare=False)
+    cur = await conn.execute(statement, params, prepare=statement == queries.STATS_FOR_USER)
     rows = await cur.fetchall()
     if len(rows) > max_tags:
         raise InvalidRequestError(
