@@ -20,8 +20,8 @@ first that fits runs:
 
 Filters a request leaves out are switched off by their parameter (an empty `tags`, a NULL `user_id`), here and
 in the sessions and stats statements. Such statements are planned with the actual values, never prepared, so a
-switched-off filter costs nothing (measured in bench/README.md, "Chart statements"); a person's charts are the
-exception, with their filters written in.
+switched-off filter costs nothing (measured in bench/README.md, "Chart statements"); a person's charts and
+totals are the exception, with their user filter written in.
 """
 
 from __future__ import annotations
