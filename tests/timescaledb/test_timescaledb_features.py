@@ -70,6 +70,14 @@ def app_client(url: str, settings: Settings) -> TestClient:
     return TestClient(create_app(settings, database_url=url))
 
 
+def compressed_sessions(url: str, settings: Settings, count: int, days: int, seed: int) -> None:
+    """A migrated database holding `count` random sessions of 2025's first `days` days, every chunk compressed."""
+    run_migrations(url, settings)
+    with app_client(url, settings) as client:
+        insert_sessions(Database(client), random_sessions(count, datetime(2025, 1, 1, tzinfo=UTC), days, seed))
+    compress_all(url)
+
+
 def test_events_is_a_hypertable_whose_chunk_interval_follows_the_setting(ts_url: str, ts_settings: Settings) -> None:
     run_migrations(ts_url, dataclasses.replace(ts_settings, chunk_time_interval=timedelta(days=1)))
     query = "SELECT time_interval FROM timescaledb_information.dimensions WHERE hypertable_name = 'events'"
@@ -406,10 +414,8 @@ def test_healthz_reads_timescaledb_s_chunk_figures_at_most_once_per_status_perio
 ) -> None:
     from studytrack.web.health import STATUS_SECONDS
 
-    run_migrations(ts_url, ts_settings)
+    compressed_sessions(ts_url, ts_settings, 200, 60, seed=25)
     with app_client(ts_url, ts_settings) as client:
-        insert_sessions(Database(client), random_sessions(200, datetime(2025, 1, 1, tzinfo=UTC), 60, seed=25))
-        compress_all(ts_url)
         before = client.get("/healthz").json()["timescale"]
         insert_sessions(Database(client), [Session(NOW - timedelta(hours=1), "cka", 30)])  # a new chunk
         assert client.get("/healthz").json()["timescale"] == before  # within the period: as read before
@@ -513,10 +519,7 @@ def test_compressed_chunks_get_a_time_index_so_a_chart_s_ragged_start_reads_few_
 def test_the_time_index_job_and_a_manual_run_at_the_same_moment_both_succeed(
     ts_url: str, ts_settings: Settings
 ) -> None:
-    run_migrations(ts_url, ts_settings)
-    with app_client(ts_url, ts_settings) as client:
-        insert_sessions(Database(client), random_sessions(3000, datetime(2025, 1, 1, tzinfo=UTC), 120, seed=23))
-    compress_all(ts_url)
+    compressed_sessions(ts_url, ts_settings, 3000, 120, seed=23)
     indexes = "SELECT schemaname, indexname FROM pg_indexes WHERE indexname LIKE '%\\_time\\_range'"
     for _ in range(3):
         for schema, index in sql(ts_url, indexes):
@@ -529,10 +532,7 @@ def test_the_time_index_job_and_a_manual_run_at_the_same_moment_both_succeed(
 
 
 def test_the_time_index_migration_goes_down_and_up_again(ts_url: str, ts_settings: Settings) -> None:
-    run_migrations(ts_url, ts_settings)
-    with app_client(ts_url, ts_settings) as client:
-        insert_sessions(Database(client), random_sessions(300, datetime(2025, 1, 1, tzinfo=UTC), 60, seed=22))
-    compress_all(ts_url)
+    compressed_sessions(ts_url, ts_settings, 300, 60, seed=22)
     sql(ts_url, "CALL studytrack_index_columnstore()")
     assert sql(ts_url, TIME_INDEXES) != [(0,)]
 
