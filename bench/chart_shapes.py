@@ -1,7 +1,7 @@
 """Chart statements compared on the same data and server: the 15-minute rollup against the hourly one, one
 shape per filter combination against one statement whose filters are optional, a person's statement prepared
-against planned each time, and per zone the statement the service picks (the daily rollup with corrections,
-near UTC) against the rollup it would read without it.
+against planned each time, and per zone the statement the service picks against each coarse rollup (daily,
+six-hourly, with their moved rows) and the fine one (hourly, 15-minute) it would read without them.
 
 `python -m bench.chart_shapes [--events N] [--timescaledb]`; figures in bench/README.md.
 """
@@ -28,7 +28,7 @@ from studytrack.events import queries, service
 from studytrack.events.bounds import BucketBounds, bucket_bounds
 from studytrack.events.durations import parse_duration
 from studytrack.events.params import BucketQuery
-from studytrack.events.rollup import HOUR, QUARTER_HOUR, ceil_to, floor_to
+from studytrack.events.rollup import DAY, HOUR, QUARTER_HOUR, SIX_HOURS, ceil_to, floor_to
 
 COMPRESS_OLD_CHUNKS = "SELECT compress_chunk(c) FROM show_chunks('events', older_than => interval '30 days') AS c"
 GOALS = {
@@ -100,8 +100,8 @@ ZONES = (
 MODE = DatabaseMode(server_version="", timescaledb_version=None, rollup=True)  # the statements are the same in both
 
 
-def without_days(bounds: BucketBounds, params: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    """The rollup statement a chart would read without the daily rollup: hourly, or 15-minute off the hour."""
+def fine_rollup(bounds: BucketBounds, params: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """The rollup statement a chart would read without the coarse ones: hourly, or 15-minute off the hour."""
     grain, name, statement = HOUR, "hourly", queries.CHART_FROM_HOURS
     if not bounds.on_grid(ceil_to(params["start"], HOUR), floor_to(params["end"], HOUR), HOUR):
         grain, name, statement = QUARTER_HOUR, "15-minute", queries.CHART_FROM_QUARTER_HOURS
@@ -109,22 +109,31 @@ def without_days(bounds: BucketBounds, params: dict[str, Any]) -> tuple[str, str
     return name, statement, params | inner
 
 
+def moved_rows(inner: dict[str, Any]) -> int:
+    return len(inner.get("moved_hours", ())) + len(inner.get("moved_quarters", ()))
+
+
+COARSE = {"daily": DAY, "six-hourly": SIX_HOURS}
+
+
 def compare_zones(conn: psycopg.Connection[Any], repeat: int) -> None:
+    """Per zone, the statement the service picks, then each coarse rollup (with its moved rows) and the fine one."""
+    names = {queries.CHART_FROM_DAYS: "daily", queries.CHART_FROM_SIX_HOURS: "six-hourly"}
     for tz in ZONES:
         for tags in ([], ["cka"]):
             query = BucketQuery(duration="1 day", start=NOW - timedelta(days=365), end=NOW, tz=tz, tags=tags)
             bounds = bucket_bounds(query.width, tz, query.start, query.end)  # type: ignore[arg-type]
             statement, inner = service._chart_statement(query, bounds, MODE)
             params = service._filter_params(query) | {"starts": list(bounds.starts), "row_limit": 50_001}
-            other, other_statement, other_params = without_days(bounds, params)
-            moved = len(inner.get("moved_hours", ())) + len(inner.get("moved_quarters", ()))
-            picked = f"daily, {moved} moved rows" if statement == queries.CHART_FROM_DAYS else "without daily"
-            print(
-                f"{tz}, {'one tag' if tags else 'all tags'}: picked ({picked}) "
-                f"{p50_ms(conn, statement, params | inner, repeat):6.1f} ms, "
-                f"{other} rollup {p50_ms(conn, other_statement, other_params, repeat):6.1f} ms",
-                flush=True,
-            )
+            line = f"{tz}, {'one tag' if tags else 'all tags'}: picked {names.get(statement, 'fine')}"
+            line += f" {p50_ms(conn, statement, params | inner, repeat):6.1f} ms;"
+            for name, grain in COARSE.items():
+                forced = service._from_coarse(query, bounds, None, (grain,))
+                if forced is not None:
+                    ms = p50_ms(conn, forced[0], params | forced[1], repeat)
+                    line += f" {name} ({moved_rows(forced[1])} moved rows) {ms:6.1f} ms,"
+            fine, fine_statement, fine_params = fine_rollup(bounds, params)
+            print(f"{line} {fine} {p50_ms(conn, fine_statement, fine_params, repeat):6.1f} ms", flush=True)
 
 
 def main() -> None:

@@ -158,7 +158,7 @@ def main() -> None:
                 probe("batch POST (10 x 10,000)", url, batches, "event")
             print(f"Bucket queries at {args.rows:,} events, one year daily, sequential:")
             with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("TRUNCATE events, events_15m, events_1h, events_1d")
+                conn.execute("TRUNCATE events, events_15m, events_1h, events_6h, events_1d")
             bulk_load(url, args.rows, seed=args.rows)
             rebuild_rollup(url)
             with gunicorn(url, workers=2) as base:

@@ -229,9 +229,10 @@ def bulk_load(url: str, count: int, seed: int, users: int | None = None) -> None
 
 
 def rebuild_rollup(url: str) -> None:
-    """After bulk COPY (which bypasses the ingest path) rebuild the rollup tables."""
+    """After bulk COPY (which bypasses the ingest path) rebuild the rollup tables (`events_6h` follows the hourly
+    one by its triggers)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE events_15m, events_1h, events_1d")
+        conn.execute("TRUNCATE events_15m, events_1h, events_6h, events_1d")
         for table, grain in (("events_15m", "15 minutes"), ("events_1h", "1 hour"), ("events_1d", "1 day")):
             conn.execute(
                 sql.SQL(
@@ -364,7 +365,7 @@ def prepare_queries(url: str, timescaledb: bool, compress_after: timedelta | Non
         report("  columnstore after the policy ran", wait_for_compression(url, compress_after))
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE events")
-        conn.execute("VACUUM ANALYZE events_15m, events_1h, events_1d")
+        conn.execute("VACUUM ANALYZE events_15m, events_1h, events_6h, events_1d")
         conn.execute("CHECKPOINT")
     os.sync()
 
@@ -416,14 +417,14 @@ def measure_mode(args: argparse.Namespace, mode: str) -> None:
 
             loaded = 0
             with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("TRUNCATE events, events_15m, events_1h, events_1d, event_ids")
+                conn.execute("TRUNCATE events, events_15m, events_1h, events_6h, events_1d, event_ids")
             for size in args.sizes:
                 print(f"Bucket queries at {size:,} events ({name}):")
                 # Afresh when the events come from more people, and on TimescaleDB (indexes cannot be dropped
                 # over compressed chunks).
                 if loaded and (timescaledb or people(size) != people(loaded)):
                     with psycopg.connect(url, autocommit=True) as conn:
-                        conn.execute("TRUNCATE events, events_15m, events_1h, events_1d")
+                        conn.execute("TRUNCATE events, events_15m, events_1h, events_6h, events_1d")
                     loaded = 0
                 bulk_load(url, size - loaded, seed=size, users=people(size))
                 loaded = size

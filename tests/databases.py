@@ -90,10 +90,10 @@ class Database:
     def reset(self) -> None:
         """Empty the events table, its rollup and the tag spellings; drop tests' tokens."""
         self.execute("DELETE FROM api_tokens WHERE name <> 'test-admin'")
-        self.execute("TRUNCATE events, events_15m, events_1h, events_1d, event_ids, tag_spellings")
+        self.execute("TRUNCATE events, events_15m, events_1h, events_6h, events_1d, event_ids, tag_spellings")
 
 
-ROLLUPS = {"events_15m": "15 minutes", "events_1h": "1 hour", "events_1d": "1 day"}
+ROLLUPS = {"events_15m": "15 minutes", "events_1h": "1 hour", "events_6h": "6 hours", "events_1d": "1 day"}
 
 
 def rollups_off_by(db: Database) -> dict[str, int]:

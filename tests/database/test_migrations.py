@@ -6,7 +6,7 @@ import dataclasses
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -17,7 +17,7 @@ from studytrack.database.migrate import alembic_config, check_migrations, run_mi
 from studytrack.database.timescale import TimescaleDBError
 from tests.databases import BACKENDS, backend_mode, backend_server, create_database
 
-HEAD = "0007"  # the newest migration
+HEAD = "0008"  # the newest migration
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +90,19 @@ ROLLUPS_ADDED = [
         "events_1d",
         [("cka", datetime(2025, 1, 6, tzinfo=UTC), 75, 3), ("go", datetime(2025, 1, 7, tzinfo=UTC), 5, 1)],
     ),
+    (
+        "0007",
+        "events_1h",
+        "('cka', '2025-01-06 08:00Z', 25, 1), ('cka', '2025-01-06 11:00Z', 50, 2), ('go', '2025-01-06 12:00Z', 5, 1)",
+        "events_6h",
+        [("cka", datetime(2025, 1, 6, 6, tzinfo=UTC), 75, 3), ("go", datetime(2025, 1, 6, 12, tzinfo=UTC), 5, 1)],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("before", "kept", "rows", "added", "expected"), ROLLUPS_ADDED, ids=["hourly", "daily"])
+@pytest.mark.parametrize(
+    ("before", "kept", "rows", "added", "expected"), ROLLUPS_ADDED, ids=["hourly", "daily", "six-hourly"]
+)
 def test_charts_of_sessions_stored_before_a_rollup_was_added_read_the_same(
     server_url: str,
     settings: Settings,
@@ -110,6 +119,27 @@ def test_charts_of_sessions_stored_before_a_rollup_was_added_read_the_same(
     run_migrations(url, settings)
     with psycopg.connect(url) as db:
         assert db.execute(f"SELECT tag, bucket, minutes, count FROM {added} ORDER BY 1, 2").fetchall() == expected
+
+
+def test_every_write_of_the_hourly_rollup_reaches_the_six_hour_one(plain_url: str) -> None:
+    # What any writer does to `events_1h` (this version's statements, an earlier version's still serving during
+    # a deploy, a repair by hand) its triggers add to `events_6h`, in the same transaction.
+    six_hours = "SELECT tag, bucket, minutes, count FROM events_6h WHERE bucket >= '2031-01-01' ORDER BY 1, 2"
+    upsert = """
+        INSERT INTO events_1h AS r (bucket, tag, minutes, count) VALUES (%s, %s, %s, %s)
+        ON CONFLICT (bucket, tag) DO UPDATE SET minutes = r.minutes + excluded.minutes, count = r.count + excluded.count
+    """
+    morning, noon = datetime(2031, 1, 6, 6, tzinfo=UTC), datetime(2031, 1, 6, 12, tzinfo=UTC)
+    with psycopg.connect(plain_url) as db:
+        db.execute(upsert, (morning + timedelta(hours=1), "cka", 25, 1))
+        db.execute(upsert, (morning + timedelta(hours=5), "cka", 10, 2))
+        db.execute(upsert, (morning + timedelta(hours=1), "cka", 5, 1))  # an update of the first hour
+        db.execute(upsert, (noon, "go", 7, 1))
+        assert db.execute(six_hours).fetchall() == [("cka", morning, 40, 4), ("go", noon, 7, 1)]
+        db.execute("DELETE FROM events_1h WHERE bucket = %s", (morning + timedelta(hours=5),))
+        assert db.execute(six_hours).fetchall() == [("cka", morning, 30, 2), ("go", noon, 7, 1)]
+        db.rollback()
+        assert db.execute(six_hours).fetchall() == []
 
 
 def test_migrators_started_together_migrate_exactly_once(server_url: str) -> None:

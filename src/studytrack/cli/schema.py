@@ -72,7 +72,7 @@ async def _database_status(url: str) -> dict[str, Any]:
         status |= (await event_totals(conn)).model_dump()
         if mode.is_timescaledb:
             status |= (await timescale_status(conn)).model_dump()
-        status["rollup"] = "events_15m, events_1h, events_1d" if mode.rollup else None
+        status["rollup"] = "events_15m, events_1h, events_6h, events_1d" if mode.rollup else None
     return status
 
 

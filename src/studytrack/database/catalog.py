@@ -19,7 +19,7 @@ EVENTS_IS_HYPERTABLE = """
 SERVER_MODE = f"""
     SELECT current_setting('server_version') AS server_version,
            to_regclass('events_15m') IS NOT NULL AND to_regclass('events_1h') IS NOT NULL
-               AND to_regclass('events_1d') IS NOT NULL AS rollup,
+               AND to_regclass('events_6h') IS NOT NULL AND to_regclass('events_1d') IS NOT NULL AS rollup,
            ({EXTENSION_VERSION}) AS timescaledb,
            ({HAS_TIMESCALEDB_CATALOG}) AS has_catalog
 """

@@ -15,7 +15,7 @@ from studytrack.database import catalog
 class DatabaseMode:
     server_version: str
     timescaledb_version: str | None
-    rollup: bool = False  # the rollup tables events_15m, events_1h and events_1d exist
+    rollup: bool = False  # the rollup tables events_15m, events_1h, events_6h and events_1d exist
 
     @property
     def name(self) -> str:

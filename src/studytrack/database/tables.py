@@ -108,6 +108,14 @@ class Rollup1h(RollupRow, table=True):
     __table_args__ = (_rollup_key("events_1h", "bucket", "tag"),)
 
 
+class Rollup6h(RollupRow, table=True):
+    """Per six UTC hours: charts of days over all users in zones far from UTC. Follows `events_1h` by its triggers
+    (migration 0008), so every writer of the hourly rollup keeps it exact."""
+
+    __tablename__ = "events_6h"
+    __table_args__ = (_rollup_key("events_6h", "tag", "bucket"),)
+
+
 class Rollup1d(RollupRow, table=True):
     """Per UTC day: charts of days or longer over all users, and totals."""
 

@@ -2,12 +2,14 @@
 below are ever joined into statement text.
 
 Charts: the caller computes where its local buckets begin, as instants (`bounds.py`); the statement maps each
-row to its slot with `width_bucket`, a binary search over them, in both database modes. Four statements, the
-first that fits runs:
+row to its slot with `width_bucket`, a binary search over them, in both database modes. The
+cheapest that fits runs:
 
-- `CHART_FROM_DAYS`: charts over all users of days or longer whose edges fall on the quarter hour, when few of
-  the range's hours lie between a local midnight and UTC's (`rollup.MOVED_ROW_COST`: zones within about six
-  hours of UTC): whole days from `events_1d`, those hours moved with rows of `events_1h` and `events_15m`.
+- `CHART_FROM_DAYS`, `CHART_FROM_SIX_HOURS`: charts over all users of days or longer whose edges fall on the
+  quarter hour: whole UTC days from `events_1d` (zones within a few hours of UTC) or whole six-hour rows from
+  `events_6h` (zones farther away), the hours between each local midnight and the coarse row's edge moved with
+  rows of `events_1h` and `events_15m`; whichever reads fewer rows (`rollup.coarse_plan`), when that beats
+  the hourly or 15-minute rollup.
 - `CHART_FROM_HOURS`: charts over all users (the dashboard's default) whose bucket edges fall on whole UTC
   hours (every zone with a whole-hour offset, widths of an hour or more): whole hours of the range from the
   rollup `events_1h`, its ragged edges from raw rows.
@@ -37,11 +39,9 @@ _ANY_USER = "(%(user_id)s::text IS NULL OR user_id = %(user_id)s)"
 _FROM_START = "(%(start)s::timestamptz IS NULL OR time >= %(start)s)"
 _BEFORE_END = "(%(end)s::timestamptz IS NULL OR time < %(end)s)"
 # The parts of a range a rollup does not cover whole: the raw rows of its ragged ends (outside the whole rollup
-# buckets inner_start..inner_end) and the whole rollup buckets outside its whole days (day_start..day_end).
+# buckets inner_start..inner_end) and the whole rollup buckets outside the coarse rows (`start`..`end`, named).
 _RAGGED_EDGES = "((time >= %(start)s AND time < %(inner_start)s) OR (time >= %(inner_end)s AND time < %(end)s))"
-_OUTSIDE_DAYS = (
-    "((bucket >= %(inner_start)s AND bucket < %(day_start)s) OR (bucket >= %(day_end)s AND bucket < %(inner_end)s))"
-)
+_OUTSIDE = "((bucket >= %(inner_start)s AND bucket < %({start})s) OR (bucket >= %({end})s AND bucket < %(inner_end)s))"
 # One row more than a chart may carry: the caller refuses the request when it comes back (bounded answer).
 _ORDERED_AND_CAPPED = "ORDER BY 1, 2 LIMIT %(row_limit)s"
 
@@ -86,28 +86,29 @@ _SLOTS_FROM_ROLLUP = f"""
 CHART_FROM_HOURS = _SLOTS_FROM_ROLLUP.format(table="events_1h")
 CHART_FROM_QUARTER_HOURS = _SLOTS_FROM_ROLLUP.format(table="events_15m")
 
-# Charts of days or longer over all users: whole UTC days from `events_1d`, each to the slot its day falls in by
-# `day_starts` (slot n's start moved to the nearest UTC midnight). The hours and quarter hours between a slot's
-# start and its midnight (`moved_hours`, `moved_quarters`: listed by the caller, disjoint) are then in the wrong
-# slot: each is added to its own slot and taken from its day's. The range's whole quarter hours outside whole
-# days come from `events_15m`, its ragged edges from raw rows. Extra parameters: day_starts, day_start/day_end
-# (the whole days), moved_hours, moved_quarters (timestamptz[]); inner_start/inner_end on the quarter hour.
+# Charts of days or longer over all users from a coarse rollup (`events_1d`, `events_6h`): its whole rows, each to
+# the slot it falls in by `coarse_starts` (slot n's start moved to the nearest multiple of the grain: a UTC
+# midnight, a six-hour mark). The hours and quarter hours between a slot's start and its moved start
+# (`moved_hours`, `moved_quarters`: listed by the caller, disjoint) are then in the wrong slot: each is added to
+# its own slot and taken from the other. The range's whole quarter hours outside the coarse rows come from
+# `events_15m`, its ragged edges from raw rows. Extra parameters: coarse_starts, coarse_start/coarse_end (the
+# whole coarse rows), moved_hours, moved_quarters (timestamptz[]); inner_start/inner_end on the quarter hour.
 _MOVED = f"""
         SELECT width_bucket(bucket, %(starts)b::timestamptz[]), tag, minutes, count FROM {{table}}
         WHERE bucket = ANY(%({{moved}})b::timestamptz[]) AND {_ANY_TAGS}
         UNION ALL
-        SELECT width_bucket(bucket, %(day_starts)b::timestamptz[]), tag, -minutes, -count FROM {{table}}
+        SELECT width_bucket(bucket, %(coarse_starts)b::timestamptz[]), tag, -minutes, -count FROM {{table}}
         WHERE bucket = ANY(%({{moved}})b::timestamptz[]) AND {_ANY_TAGS}"""
-CHART_FROM_DAYS = f"""
+_SLOTS_FROM_COARSE = f"""
     SELECT slot, tag, sum(minutes)::bigint AS minutes, sum(count)::bigint AS count
     FROM (
-        SELECT width_bucket(bucket, %(day_starts)b::timestamptz[]) AS slot, tag, minutes, count FROM events_1d
-        WHERE bucket >= %(day_start)s AND bucket < %(day_end)s AND {_ANY_TAGS}
+        SELECT width_bucket(bucket, %(coarse_starts)b::timestamptz[]) AS slot, tag, minutes, count FROM {{table}}
+        WHERE bucket >= %(coarse_start)s AND bucket < %(coarse_end)s AND {_ANY_TAGS}
         UNION ALL{_MOVED.format(table="events_1h", moved="moved_hours")}
         UNION ALL{_MOVED.format(table="events_15m", moved="moved_quarters")}
         UNION ALL
         SELECT width_bucket(bucket, %(starts)b::timestamptz[]), tag, minutes, count FROM events_15m
-        WHERE {_OUTSIDE_DAYS} AND {_ANY_TAGS}
+        WHERE {_OUTSIDE.format(start="coarse_start", end="coarse_end")} AND {_ANY_TAGS}
         UNION ALL
         SELECT {_SLOT}, tag, minutes, 1 FROM events
         WHERE {_RAGGED_EDGES} AND {_ANY_TAGS}
@@ -116,6 +117,8 @@ CHART_FROM_DAYS = f"""
     HAVING sum(count) > 0
     {_ORDERED_AND_CAPPED}
 """
+CHART_FROM_DAYS = _SLOTS_FROM_COARSE.format(table="events_1d")
+CHART_FROM_SIX_HOURS = _SLOTS_FROM_COARSE.format(table="events_6h")
 
 # -- single events, sessions, stats -----------------------------------------------------------------
 # Many events in one statement: one array per column, unnested into rows, each id at most once and in id
@@ -263,7 +266,7 @@ STATS_FROM_DAYS = f"""
           AND (%(day_end)s::timestamptz IS NULL OR bucket < %(day_end)s) AND {_ANY_TAGS}
         UNION ALL
         SELECT tag, minutes, count FROM events_1h
-        WHERE {_OUTSIDE_DAYS} AND {_ANY_TAGS}
+        WHERE {_OUTSIDE.format(start="day_start", end="day_end")} AND {_ANY_TAGS}
         UNION ALL
         SELECT tag, minutes, 1 FROM events
         WHERE {_RAGGED_EDGES} AND {_ANY_TAGS}

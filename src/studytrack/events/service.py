@@ -7,7 +7,7 @@ import binascii
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -20,7 +20,16 @@ from studytrack.events.bounds import BucketBounds, bucket_bounds
 from studytrack.events.errors import InvalidRequestError
 from studytrack.events.models import BucketPublic, BucketSeries, EventPublic, SessionPage, Stats
 from studytrack.events.params import BucketQuery, EventFilters, SessionQuery
-from studytrack.events.rollup import DAY, HOUR, QUARTER_HOUR, ceil_to, daily_plan, floor_to
+from studytrack.events.rollup import (
+    COARSE_GRAINS,
+    DAY,
+    HOUR,
+    QUARTER_HOUR,
+    SIX_HOURS,
+    ceil_to,
+    coarse_plan,
+    floor_to,
+)
 
 Connection = AsyncConnection[Any]
 MAX_CURSOR_CHARS = 256
@@ -103,6 +112,7 @@ def _check_answer(rows: list[tuple[Any, ...]], buckets: int, query: BucketQuery,
 
 
 _ROLLUPS = ((HOUR, queries.CHART_FROM_HOURS), (QUARTER_HOUR, queries.CHART_FROM_QUARTER_HOURS))
+_COARSE_CHARTS = {DAY: queries.CHART_FROM_DAYS, SIX_HOURS: queries.CHART_FROM_SIX_HOURS}
 
 
 def _chart_statement(query: BucketQuery, bounds: BucketBounds, mode: DatabaseMode) -> tuple[str, dict[str, Any]]:
@@ -116,32 +126,34 @@ def _chart_statement(query: BucketQuery, bounds: BucketBounds, mode: DatabaseMod
             inner_start, inner_end = ceil_to(query.start, grain), floor_to(query.end, grain)
             if inner_start < inner_end and bounds.on_grid(inner_start, inner_end, grain):
                 inner = {"inner_start": inner_start, "inner_end": inner_end}
-                return _with_days(query, bounds, DAY // grain) or (statement, inner)
+                return _from_coarse(query, bounds, grain) or (statement, inner)
     return queries.CHART_FROM_EVENTS, {}
 
 
 _PREPARED_CHARTS = frozenset((queries.CHART_FOR_USER, queries.CHART_FOR_USER_TAGS))
 
 
-def _with_days(query: BucketQuery, bounds: BucketBounds, rows_per_day: int) -> tuple[str, dict[str, Any]] | None:
-    """The daily rollup's statement when it reads less than the other rollup's `rows_per_day` would, else None.
-    Buckets shorter than a day never gain from it (most of their hours would move): not even worked out."""
+def _from_coarse(
+    query: BucketQuery, bounds: BucketBounds, fine: timedelta | None, grains: tuple[timedelta, ...] = COARSE_GRAINS
+) -> tuple[str, dict[str, Any]] | None:
+    """A coarse rollup's statement (of `grains`: daily, six-hourly) when it reads less than the `fine` rollup
+    would (None: whatever it would), else None. Buckets shorter than a day never gain from one (most of their
+    hours would move): not even worked out."""
     assert query.start is not None
     assert query.end is not None
     fixed = query.width.fixed
     if fixed is not None and fixed < DAY:
         return None
     inner_start, inner_end = ceil_to(query.start, QUARTER_HOUR), floor_to(query.end, QUARTER_HOUR)
-    day_start, day_end = ceil_to(inner_start, DAY), floor_to(inner_end, DAY)
-    if day_start >= day_end or not bounds.on_grid(inner_start, inner_end, QUARTER_HOUR):
+    if inner_start >= inner_end or not bounds.on_grid(inner_start, inner_end, QUARTER_HOUR):
         return None
-    plan = daily_plan(bounds.starts, day_start, day_end, rows_per_day)
+    plan = coarse_plan(bounds.starts, inner_start, inner_end, fine, grains)
     if plan is None:
         return None
-    midnights, hours, quarters = plan
-    return queries.CHART_FROM_DAYS, {
-        "inner_start": inner_start, "inner_end": inner_end, "day_starts": list(midnights), "day_start": day_start,
-        "day_end": day_end, "moved_hours": list(hours), "moved_quarters": list(quarters),
+    return _COARSE_CHARTS[plan.grain], {
+        "inner_start": inner_start, "inner_end": inner_end, "coarse_starts": list(plan.moved_starts),
+        "coarse_start": plan.start, "coarse_end": plan.end, "moved_hours": list(plan.hours),
+        "moved_quarters": list(plan.quarters),
     }  # fmt: skip
 
 
