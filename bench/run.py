@@ -229,11 +229,16 @@ def bulk_load(url: str, count: int, seed: int, users: int | None = None) -> None
 
 
 def rebuild_rollup(url: str) -> None:
-    """After bulk COPY (which bypasses the ingest path) rebuild the rollup tables (`events_6h` follows the hourly
-    one by its triggers)."""
+    """After bulk COPY (which bypasses the ingest path) rebuild the rollup tables."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("TRUNCATE events_15m, events_1h, events_6h, events_1d")
-        for table, grain in (("events_15m", "15 minutes"), ("events_1h", "1 hour"), ("events_1d", "1 day")):
+        grains = (
+            ("events_15m", "15 minutes"),
+            ("events_1h", "1 hour"),
+            ("events_6h", "6 hours"),
+            ("events_1d", "1 day"),
+        )
+        for table, grain in grains:
             conn.execute(
                 sql.SQL(
                     "INSERT INTO {} (bucket, tag, minutes, count)"

@@ -6,8 +6,7 @@ import dataclasses
 import os
 import subprocess
 import sys
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -16,8 +15,6 @@ from alembic import command
 from studytrack.config import Settings
 from studytrack.database.migrate import alembic_config, check_migrations, run_migrations
 from studytrack.database.timescale import TimescaleDBError
-from studytrack.events import queries
-from studytrack.events.ingest import NewEvent, _columns
 from tests.databases import BACKENDS, backend_mode, backend_server, create_database
 
 HEAD = "0008"  # the newest migration
@@ -122,50 +119,6 @@ def test_charts_of_sessions_stored_before_a_rollup_was_added_read_the_same(
     run_migrations(url, settings)
     with psycopg.connect(url) as db:
         assert db.execute(f"SELECT tag, bucket, minutes, count FROM {added} ORDER BY 1, 2").fetchall() == expected
-
-
-def test_every_write_of_the_hourly_rollup_reaches_the_six_hour_one(plain_url: str) -> None:
-    # What any writer does to `events_1h` (this version's statements, an earlier version's still serving during
-    # a deploy, a repair by hand) its triggers add to `events_6h`, in the same transaction.
-    six_hours = "SELECT tag, bucket, minutes, count FROM events_6h WHERE bucket >= '2031-01-01' ORDER BY 1, 2"
-    upsert = """
-        INSERT INTO events_1h AS r (bucket, tag, minutes, count) VALUES (%s, %s, %s, %s)
-        ON CONFLICT (bucket, tag) DO UPDATE SET minutes = r.minutes + excluded.minutes, count = r.count + excluded.count
-    """
-    morning, noon = datetime(2031, 1, 6, 6, tzinfo=UTC), datetime(2031, 1, 6, 12, tzinfo=UTC)
-    with psycopg.connect(plain_url) as db:
-        db.execute(upsert, (morning + timedelta(hours=1), "cka", 25, 1))
-        db.execute(upsert, (morning + timedelta(hours=5), "cka", 10, 2))
-        db.execute(upsert, (morning + timedelta(hours=1), "cka", 5, 1))  # an update of the first hour
-        db.execute(upsert, (noon, "go", 7, 1))
-        assert db.execute(six_hours).fetchall() == [("cka", morning, 40, 4), ("go", noon, 7, 1)]
-        db.execute("DELETE FROM events_1h WHERE bucket = %s", (morning + timedelta(hours=5),))
-        assert db.execute(six_hours).fetchall() == [("cka", morning, 30, 2), ("go", noon, 7, 1)]
-        db.rollback()
-        assert db.execute(six_hours).fetchall() == []
-
-
-def test_a_batch_over_thousands_of_stored_hours_after_single_writes_keeps_its_speed(
-    server_url: str, settings: Settings
-) -> None:
-    # The update trigger's plan is made for the first statement of a connection (one hour); the batch then
-    # updates 10,000 hours in one statement, within a few milliseconds' work if the plan stays linear.
-    url = create_database(server_url, "six_hour_batch")
-    run_migrations(url, settings)
-    first = datetime(2030, 1, 1, tzinfo=UTC)
-
-    def events(hours: int) -> dict[str, list[object]]:
-        made = [NewEvent(uuid.uuid4(), first + timedelta(hours=n), "cka", 5, None, None, None) for n in range(hours)]
-        return _columns(sorted(made, key=lambda event: event.id))
-
-    with psycopg.connect(url, autocommit=True) as db:
-        for _ in range(2):  # the second updates an hour: the update trigger's plan is made here
-            db.execute(queries.INSERT_EVENTS_AND_ROLLUP, events(1)).fetchall()
-        db.execute(queries.INSERT_EVENTS_AND_ROLLUP, events(10_000)).fetchall()
-        db.execute("SET statement_timeout = '5s'")  # a join planned for one row each takes far longer
-        db.execute(queries.INSERT_EVENTS_AND_ROLLUP, events(10_000)).fetchall()
-        totals = "SELECT sum(minutes)::int, sum(count)::int FROM {}"
-        assert db.execute(totals.format("events_6h")).fetchall() == db.execute(totals.format("events_1h")).fetchall()
 
 
 def test_migrators_started_together_migrate_exactly_once(server_url: str) -> None:

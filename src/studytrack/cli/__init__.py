@@ -8,7 +8,13 @@ from collections.abc import Sequence
 
 from studytrack import __version__
 from studytrack.cli.data import add_data_commands
-from studytrack.cli.schema import cmd_db_status, cmd_db_wait, cmd_migrate, cmd_timescaledb_install
+from studytrack.cli.schema import (
+    cmd_db_rebuild_rollups,
+    cmd_db_status,
+    cmd_db_wait,
+    cmd_migrate,
+    cmd_timescaledb_install,
+)
 from studytrack.cli.serve import cmd_serve
 from studytrack.cli.tokens import add_token_commands
 from studytrack.config import SettingsError, get_settings
@@ -40,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     wait = database.add_parser("wait", help="wait for the configured database (DATABASE_URL) to take connections")
     wait.add_argument("--seconds", type=int, default=60, help="give up after this long (default 60)")
     wait.set_defaults(handler=cmd_db_wait)
+    rebuild = database.add_parser(
+        "rebuild-rollups",
+        help="make the six-hourly and daily rollups again from the hourly one (after an upgrade with old writers)",
+    )
+    rebuild.set_defaults(handler=cmd_db_rebuild_rollups)
     add_data_commands(commands)
 
     timescaledb = commands.add_parser("timescaledb", help="the TimescaleDB extension of the embedded PostgreSQL")

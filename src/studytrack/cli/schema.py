@@ -1,4 +1,5 @@
-"""`studytrack migrate | db status | db wait | timescaledb install`: the schema, the database's state, the extension."""
+"""`studytrack migrate | db status | db wait | db rebuild-rollups | timescaledb install`: the schema, the database's
+state, the extension."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from studytrack.cli.database import configured_or_embedded_database
 from studytrack.config import Settings
 from studytrack.database.migrate import check_migrations, run_migrations
 from studytrack.database.mode import detect_mode
+from studytrack.database.rollups import rebuild_coarse_rollups
 from studytrack.database.status import event_totals, timescale_status
 
 
@@ -84,6 +86,14 @@ def cmd_db_status(settings: Settings, args: argparse.Namespace) -> int:
     else:
         for key, value in status.items():
             print(f"{key + ':':<26}{'-' if value is None else value}")
+    return 0
+
+
+def cmd_db_rebuild_rollups(settings: Settings, args: argparse.Namespace) -> int:
+    with configured_or_embedded_database(settings) as url:
+        rows = rebuild_coarse_rollups(url)
+    rebuilt = ", ".join(f"{table} ({count} rows)" for table, count in rows.items())
+    print(f"rebuilt from events_1h: {rebuilt}")
     return 0
 
 

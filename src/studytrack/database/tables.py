@@ -109,8 +109,7 @@ class Rollup1h(RollupRow, table=True):
 
 
 class Rollup6h(RollupRow, table=True):
-    """Per six UTC hours: charts of days over all users in zones far from UTC. Follows `events_1h` by its triggers
-    (migration 0008), so every writer of the hourly rollup keeps it exact."""
+    """Per six UTC hours: charts of days over all users in zones far from UTC."""
 
     __tablename__ = "events_6h"
     __table_args__ = (_rollup_key("events_6h", "tag", "bucket"),)

@@ -177,6 +177,7 @@ INSERT_EVENTS_AND_ROLLUP = f"""
     inserted AS ({_INSERT_NEW_ROWS}),
     {_ROLL_UP.format(name="quarter_hours", table="events_15m", grain="15 minutes", origin=_ORIGIN, order="1, 2")},
     {_ROLL_UP.format(name="hours", table="events_1h", grain="1 hour", origin=_ORIGIN, order="1, 2")},
+    {_ROLL_UP.format(name="six_hours", table="events_6h", grain="6 hours", origin=_ORIGIN, order="2, 1")},
     {_ROLL_UP.format(name="days", table="events_1d", grain="1 day", origin=_ORIGIN, order="2, 1")}
     SELECT id, time, received_at FROM inserted
 """
@@ -220,6 +221,7 @@ DELETE_EVENT_AND_ROLLUP = f"""
     {_FREE_ID},
     {_ROLL_BACK.format(name="quarter_hours", table="events_15m", grain="15 minutes", origin=_ORIGIN)},
     {_ROLL_BACK.format(name="hours", table="events_1h", grain="1 hour", origin=_ORIGIN)},
+    {_ROLL_BACK.format(name="six_hours", table="events_6h", grain="6 hours", origin=_ORIGIN)},
     {_ROLL_BACK.format(name="days", table="events_1d", grain="1 day", origin=_ORIGIN)}
     SELECT time FROM deleted
 """
