@@ -70,7 +70,7 @@ WRITES = {
     "raw binary COPY": copy,
     "insert from arrays alone (ON CONFLICT, RETURNING)": statement(UNNEST_INSERT),
     "insert + id claims + tag spellings": statement(queries.INSERT_EVENTS),
-    "the service's insert (+ rollups 15m, 1h, 1d)": statement(queries.INSERT_EVENTS_AND_ROLLUP),
+    "the service's insert (+ rollups 15m, 1h, 6h, 1d)": statement(queries.INSERT_EVENTS_AND_ROLLUP),
 }
 
 

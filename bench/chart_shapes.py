@@ -1,7 +1,8 @@
 """Chart statements compared on the same data and server: the 15-minute rollup against the hourly one, one
 shape per filter combination against one statement whose filters are optional, a person's statement prepared
 against planned each time, and per zone the statement the service picks against each coarse rollup (daily,
-six-hourly, with their moved rows) and the fine one (hourly, 15-minute) it would read without them.
+six-hourly, with their moved rows) and the fine one (hourly, 15-minute) it would read without them; last,
+how long `studytrack db rebuild-rollups` takes on the same data.
 
 `python -m bench.chart_shapes [--events N] [--timescaledb]`; figures in bench/README.md.
 """
@@ -23,6 +24,7 @@ from bench.run import NOW, bulk_load, rebuild_rollup
 from studytrack.config import load_settings
 from studytrack.database.embedded import start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
+from studytrack.database.rollups import rebuild_coarse_rollups
 from studytrack.database.mode import DatabaseMode
 from studytrack.events import queries, service
 from studytrack.events.bounds import BucketBounds, bucket_bounds
@@ -136,6 +138,14 @@ def compare_zones(conn: psycopg.Connection[Any], repeat: int) -> None:
             print(f"{line} {fine} {p50_ms(conn, fine_statement, fine_params, repeat):6.1f} ms", flush=True)
 
 
+def time_rebuild(url: str, rounds: int = 3) -> None:
+    for _ in range(rounds):
+        started = time.perf_counter()
+        rows = rebuild_coarse_rollups(url)
+        elapsed = (time.perf_counter() - started) * 1000
+        print(f"  studytrack db rebuild-rollups: {elapsed:.0f} ms ({', '.join(f'{t} {n:,} rows' for t, n in rows.items())})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -165,6 +175,7 @@ def main() -> None:
                 print(f"{args.events:,} events, {chunks if args.timescaledb else 'plain PostgreSQL'}:")
                 compare(conn, args.repeat)
                 compare_zones(conn, args.repeat)
+            time_rebuild(url)
         finally:
             stop_embedded_database(server)
 
