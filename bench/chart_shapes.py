@@ -24,8 +24,8 @@ from bench.run import NOW, bulk_load, rebuild_rollup
 from studytrack.config import load_settings
 from studytrack.database.embedded import start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
-from studytrack.database.rollups import rebuild_coarse_rollups
 from studytrack.database.mode import DatabaseMode
+from studytrack.database.rollups import rebuild_coarse_rollups
 from studytrack.events import queries, service
 from studytrack.events.bounds import BucketBounds, bucket_bounds
 from studytrack.events.durations import parse_duration
@@ -143,7 +143,8 @@ def time_rebuild(url: str, rounds: int = 3) -> None:
         started = time.perf_counter()
         rows = rebuild_coarse_rollups(url)
         elapsed = (time.perf_counter() - started) * 1000
-        print(f"  studytrack db rebuild-rollups: {elapsed:.0f} ms ({', '.join(f'{t} {n:,} rows' for t, n in rows.items())})")
+        counts = ", ".join(f"{table} {count:,} rows" for table, count in rows.items())
+        print(f"  studytrack db rebuild-rollups: {elapsed:.0f} ms ({counts})")
 
 
 def main() -> None:
