@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -54,6 +55,20 @@ def replicated_client(cluster: Cluster, replicated_database: str, backend_settin
     with app as client:
         client.headers["Authorization"] = f"Bearer {Database(client).create_token('test-admin', ['admin'])}"
         yield client
+
+
+@contextmanager
+def lag_bound(client: TestClient, seconds: float) -> Iterator[None]:
+    """The shared app's replica monitor with a tighter lag bound for a while.
+
+    Not a second app: the replica gauges in /metrics are per process, and two monitors there would overwrite
+    each other's `replica-1`."""
+    replicas = client.app.state.replicas  # type: ignore[attr-defined]
+    kept, replicas.max_lag_seconds = replicas.max_lag_seconds, seconds
+    try:
+        yield
+    finally:
+        replicas.max_lag_seconds = kept
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from tests.databases import Database
 from tests.environment import clean_environ
 from tests.helpers import Session, insert_sessions
 from tests.replicas.cluster import Cluster, hung, replay_paused, wait_replayed
-from tests.replicas.conftest import replica_settings, replicated_app
+from tests.replicas.conftest import lag_bound, replica_settings, replicated_app
 
 PRIMARY = {"X-Read-From": "primary"}
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -136,25 +136,23 @@ def test_the_replica_answers_exactly_as_the_primary_does(replicated: TestClient,
 
 
 def test_a_replica_further_behind_than_the_bound_is_skipped_until_it_catches_up(
-    cluster: Cluster, replicated_database: str, backend_settings: Settings
+    replicated: TestClient, cluster: Cluster
 ) -> None:
-    with replicated_app(backend_settings, cluster, replicated_database, max_lag=1.0) as client:
-        client.headers["Authorization"] = f"Bearer {Database(client).create_token('lag-test', ['admin'])}"
-        assert wait_for_state(client, "ok")["lag_seconds"] < 1.0
+    with lag_bound(replicated, 1.0):
+        assert wait_for_state(replicated, "ok")["lag_seconds"] < 1.0
         with replay_paused(cluster):
-            event_id = post_session(client, 30)
-            lagging = wait_for_state(client, "lagging")
+            event_id = post_session(replicated, 30)
+            lagging = wait_for_state(replicated, "lagging")
             assert lagging["lag_seconds"] > 1.0
-            assert client.get(f"/api/events/{event_id}/").status_code == 200, "read from the primary"
-            metrics = client.get("/metrics").text
+            assert replicated.get(f"/api/events/{event_id}/").status_code == 200, "read from the primary"
+            metrics = replicated.get("/metrics").text
             assert 'studytrack_db_replica_up{replica="replica-1"} 0.0' in metrics
             assert "studytrack_db_primary_up 1.0" in metrics
-        assert wait_for_state(client, "ok")["lag_seconds"] < 1.0
-        from_replica = reads_from(client, "replica-1")
-        assert client.get(f"/api/events/{event_id}/").status_code == 200
-        assert reads_from(client, "replica-1") == from_replica + 1
-        assert 'studytrack_db_replica_up{replica="replica-1"} 1.0' in client.get("/metrics").text
-        Database(client).execute("DELETE FROM api_tokens WHERE name = 'lag-test'")
+        assert wait_for_state(replicated, "ok")["lag_seconds"] < 1.0
+        from_replica = reads_from(replicated, "replica-1")
+        assert replicated.get(f"/api/events/{event_id}/").status_code == 200
+        assert reads_from(replicated, "replica-1") == from_replica + 1
+        assert 'studytrack_db_replica_up{replica="replica-1"} 1.0' in replicated.get("/metrics").text
 
 
 def test_a_hung_replica_delays_a_read_by_at_most_a_second_then_reads_go_to_the_primary(

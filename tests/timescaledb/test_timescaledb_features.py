@@ -535,6 +535,8 @@ def test_the_time_index_migration_goes_down_and_up_again(ts_url: str, ts_setting
     compressed_sessions(ts_url, ts_settings, 300, 60, seed=22)
     sql(ts_url, "CALL studytrack_index_columnstore()")
     assert sql(ts_url, TIME_INDEXES) != [(0,)]
+    job = job_ids(ts_url)["studytrack_index_columnstore"]
+    wait_for(lambda: successes(ts_url, job) > 0, "the index job's first run, which the scheduler starts at once")
 
     command.downgrade(alembic_config(ts_url, ts_settings), "0005")  # past 0007, which leaves the layout as it is
     assert sql(ts_url, TIME_INDEXES) == [(0,)]

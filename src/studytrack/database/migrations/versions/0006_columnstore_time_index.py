@@ -86,6 +86,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     if not _timescaledb():
         return
+    # A run under way finishes first: indexes it builds after the drops below would outlive the procedure.
+    op.execute(f"SELECT pg_advisory_xact_lock(hashtext('{PROCEDURE}'))")
     op.execute(f"SELECT delete_job(job_id) FROM timescaledb_information.jobs WHERE proc_name = '{PROCEDURE}'")
     op.execute(
         f"""
