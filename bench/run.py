@@ -3,7 +3,7 @@
 Everything is measured in this run against baselines measured in the same run:
   0. the real HTTP ceiling: a bare FastAPI app with the same request model (bench/bare.py), measured in
      turn with our no-op (bare, no-op, bare, no-op) in each mode, so a drift of the shared cores hits both;
-  1. our app's HTTP ceiling: POST /bench/noop (same request model and auth as POST /api/events/, writes
+  1. our app's HTTP ceiling: POST /bench/noop (same request model, auth and handler as POST /api/events/, writes
      nothing, every middleware of the service);
   2. single-event POST /api/events/ throughput and latency (wrk, unique ids, group commit);
   3. batch ingest through HTTP (JSON arrays of 10,000) and raw binary COPY into the same table (psycopg);

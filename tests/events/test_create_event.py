@@ -157,3 +157,43 @@ def test_a_body_that_is_not_an_event_object_is_a_422(client: TestClient, db: Dat
     assert response.status_code == 422
     assert response.json()["code"] == "validation_error"
     assert count_events(db) == 0
+
+
+def test_malformed_json_is_a_422_that_says_where(client: TestClient, db: Database) -> None:
+    raw = b'{"tag": "cka", "minutes": 25,}'
+    response = client.post("/api/events/", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert (
+        response.json()["message"] == "body: is not valid JSON: Expecting property name enclosed in double "
+        "quotes at character 29"
+    )
+    assert count_events(db) == 0
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+def test_a_body_sent_as_another_content_type_is_a_422_that_asks_for_json(
+    client: TestClient, db: Database, content_type: str
+) -> None:
+    response = client.post("/api/events/", content=json.dumps(VALID), headers={"content-type": content_type})
+    assert response.status_code == 422
+    assert "Content-Type: application/json" in response.json()["message"]
+    assert count_events(db) == 0
+
+
+@pytest.mark.parametrize("content_type", [None, "application/json; charset=utf-8", "application/vnd.api+json"])
+def test_a_json_body_is_read_without_a_content_type_or_with_any_json_one(
+    client: TestClient, db: Database, content_type: str | None
+) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    response = client.post("/api/events/", content=json.dumps(VALID), headers=headers)
+    assert response.status_code == 201
+    assert response.headers["content-type"] == "application/json"
+    assert int(response.headers["content-length"]) == len(response.content)
+    assert count_events(db) == 1
+
+
+def test_json_nested_too_deep_is_a_422(client: TestClient, db: Database) -> None:
+    response = client.post("/api/events/", content=b"[" * 20_000, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert "nested too deep" in response.json()["message"]
+    assert count_events(db) == 0

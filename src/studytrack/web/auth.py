@@ -164,7 +164,7 @@ Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
 def token_scope(scope: str) -> Callable[[Endpoint], Endpoint]:
-    """Marks an endpoint whose route is guarded by `TokenGuard` (`flat.guard_route` wraps the route)."""
+    """Marks an endpoint whose route is guarded by `TokenGuard` (`flat.apply_marks` wraps the route)."""
 
     def mark(endpoint: Endpoint) -> Endpoint:
         setattr(endpoint, "asgi_guard", functools.partial(TokenGuard, scope=scope))  # noqa: B010 (a function)

@@ -15,7 +15,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
+
+from studytrack.web.direct import serve_directly
 
 
 class FlatRouter(APIRouter):
@@ -33,7 +36,7 @@ class FlatRouter(APIRouter):
     def add_operation(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
         """The routes of one declared operation (one here; a subclass may add more)."""
         super().add_api_route(path, endpoint, **options)
-        guard_route(self.routes[-1], endpoint)
+        apply_marks(self.routes[-1], endpoint)
 
     def routes_for(self, app: FastAPI) -> list[BaseRoute]:
         router = type(self)(**self._settings, dependency_overrides_provider=app)
@@ -44,9 +47,11 @@ class FlatRouter(APIRouter):
         return router.routes
 
 
-def guard_route(route: BaseRoute, endpoint: Callable[..., Any]) -> None:
-    """Wraps the route's ASGI app in its endpoint's `asgi_guard`, if any (`auth.token_scope`): run before
-    FastAPI reads the body or solves a dependency."""
+def apply_marks(route: BaseRoute, endpoint: Callable[..., Any]) -> None:
+    """The route as its endpoint's marks ask: served by `direct.DirectHandler` (`@served_directly`), then its
+    ASGI app wrapped in the endpoint's `asgi_guard` (`auth.token_scope`), which runs before the body is read."""
+    if isinstance(route, APIRoute):
+        serve_directly(route, endpoint)
     guard = getattr(endpoint, "asgi_guard", None)
     if guard is not None:
         route.app = guard(route.app)  # type: ignore[attr-defined]

@@ -34,8 +34,9 @@ from studytrack.web.deps import (
     primary_connection,
     read_on_replica,
 )
+from studytrack.web.direct import served_directly
 from studytrack.web.errors import ApiError, ErrorBody
-from studytrack.web.limits import BODY_TOO_LARGE, UNREADABLE_BODY, URL_TOO_LONG
+from studytrack.web.limits import BODY_TOO_LARGE, URL_TOO_LONG
 from studytrack.web.slashes import SlashTolerantRouter
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
@@ -66,6 +67,13 @@ router = SlashTolerantRouter(
 )
 
 
+# The single POST's answers besides its 201 (OpenAPI).
+ALREADY_STORED: dict[int | str, dict[str, Any]] = {
+    200: {"model": EventPublic, "description": "This session was already stored: nothing new was written."},
+    409: {"model": ErrorBody, "description": "Its id and time hold a different session."},
+}
+
+
 def _scoped(event: EventCreate, access: Principal) -> EventCreate:
     """The event as `access` may write it: a per-user token's user, or a 403 for another user's event."""
     user_id = user_scope(access, event.user_id)
@@ -76,17 +84,10 @@ def _scoped(event: EventCreate, access: Principal) -> EventCreate:
     "/events/",
     status_code=status.HTTP_201_CREATED,
     response_model=EventPublic,
-    responses={
-        200: {
-            "model": EventPublic,
-            "description": "This session was already stored: nothing new was written.",
-        },
-        409: {"model": ErrorBody, "description": "Its id and time hold a different session."},
-    }
-    | BODY_TOO_LARGE
-    | UNREADABLE_BODY,
+    responses=ALREADY_STORED | BODY_TOO_LARGE,
 )
 @token_scope("ingest")
+@served_directly(EventCreate)  # FastAPI's handler would cost more than everything else here (web/direct.py)
 async def create_event(event: EventCreate, request: Request, response: Response) -> EventPublic:
     """Record one study session. The 201 is sent only after the session is committed."""
     state = request.app.state  # not dependencies: FastAPI solves each dependency anew on every request
