@@ -149,8 +149,8 @@ def test_bad_input_is_a_422_naming_the_field_and_writes_nothing(
 
 @pytest.mark.parametrize(
     "raw",
-    [b"", b"{", b"[]", b'"cka"', b"null", b'{"tag": "cka", "minutes": 25,}', b"\xff\xfe"],
-    ids=["empty", "truncated", "array", "string", "null", "trailing comma", "not UTF-8"],
+    [b"", b"{", b"[]", b'"cka"', b"null", b'{"tag": "cka", "minutes": 25,}', b"\xff\xfe", b'{"tag": "\xc3\x28"}'],
+    ids=["empty", "truncated", "array", "string", "null", "trailing comma", "a byte-order mark", "not UTF-8"],
 )
 def test_a_body_that_is_not_an_event_object_is_a_422(client: TestClient, db: Database, raw: bytes) -> None:
     response = client.post("/api/events/", content=raw, headers={"content-type": "application/json"})
