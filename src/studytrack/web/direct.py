@@ -12,6 +12,8 @@ but its route's ASGI app becomes `DirectHandler`, which does the same for the on
   (its headers and cookies are not sent: no such endpoint sets any);
 * its return value is written as JSON of the route's response model, with the route's status code.
 
+The endpoint takes no dependencies (`Depends`, and so `app.dependency_overrides`, would not reach it).
+
 Errors raise into the app's exception handlers, as from any route. `flat.apply_marks` puts the token check
 in front of it, so a request without a valid token is refused before its body is read.
 """
