@@ -192,8 +192,13 @@ def test_a_json_body_is_read_without_a_content_type_or_with_any_json_one(
     assert count_events(db) == 1
 
 
-def test_json_nested_too_deep_is_a_422(client: TestClient, db: Database) -> None:
-    response = client.post("/api/events/", content=b"[" * 20_000, headers={"content-type": "application/json"})
+@pytest.mark.parametrize(
+    "raw",
+    [b"[" * 20_000, b'{"tag": "cka", "minutes": 1' + b"0" * 5_000 + b"}"],
+    ids=["nested 20,000 deep", "an integer of 5,001 digits"],
+)
+def test_json_that_python_cannot_read_is_a_422(client: TestClient, db: Database, raw: bytes) -> None:
+    response = client.post("/api/events/", content=raw, headers={"content-type": "application/json"})
     assert response.status_code == 422
-    assert "nested too deep" in response.json()["message"]
+    assert "is not JSON that can be read" in response.json()["message"]
     assert count_events(db) == 0

@@ -71,8 +71,8 @@ def parse_body(body: bytes, content_type: str | None, model: type[BaseModel]) ->
         value = json.loads(body)
     except json.JSONDecodeError as exc:
         raise _invalid_body(f"is not valid JSON: {exc.msg} at character {exc.pos}") from None
-    except (UnicodeDecodeError, RecursionError):
-        raise _invalid_body("is not JSON that can be read: not UTF-8 text, or nested too deep") from None
+    except (ValueError, RecursionError):  # ValueError: not UTF-8, or an integer of over 4,300 digits
+        raise _invalid_body("is not JSON that can be read: not UTF-8, a number too long, or nested too deep") from None
     try:
         return model.model_validate(value, from_attributes=True)  # as FastAPI validates a body: the same messages
     except ValidationError as exc:
