@@ -19,16 +19,17 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from sqlmodel import SQLModel
 
 from bench.batch_parts import SIZE, body, statement, to_events
-from bench.run import TAGS
+from bench.run import ROLLUP_GRAINS, TAGS
 from studytrack.config import load_settings
 from studytrack.database.embedded import start_embedded_database, stop_embedded_database
 from studytrack.database.migrate import run_migrations
+from studytrack.database.tables import Rollup1d
 from studytrack.events import queries
 
-KEYS = {"events_15m": "bucket, tag", "events_1h": "bucket, tag", "events_6h": "tag, bucket", "events_1d": "tag, bucket"}
-GRAINS = {"events_15m": "15 minutes", "events_1h": "1 hour", "events_6h": "6 hours", "events_1d": "1 day"}
+GRAINS = ROLLUP_GRAINS
 # schema -> (key suffix, storage): public is the tables as migrated.
 VARIANTS = {
     "public": None,
@@ -44,6 +45,12 @@ FILL = """
 """
 
 
+def key_columns(table: str) -> str:
+    """The rollup's key as its table model has it (bucket and tag, in its order)."""
+    assert Rollup1d.__tablename__ in SQLModel.metadata.tables  # the models are registered
+    return ", ".join(column.name for column in SQLModel.metadata.tables[table].primary_key.columns)
+
+
 def create_variants(conn: psycopg.Connection) -> None:
     for schema, layout in VARIANTS.items():
         if layout is not None:
@@ -55,7 +62,7 @@ def create_variants(conn: psycopg.Connection) -> None:
                 conn.execute(
                     sql.SQL(
                         "CREATE TABLE {} (tag text NOT NULL, bucket timestamptz NOT NULL, minutes bigint NOT NULL,"
-                        " count bigint NOT NULL, PRIMARY KEY (" + KEYS[table] + ")" + key + ")" + storage
+                        " count bigint NOT NULL, PRIMARY KEY (" + key_columns(table) + ")" + key + ")" + storage
                     ).format(name)
                 )
             conn.execute(sql.SQL(FILL).format(table=name, grain=sql.Literal(grain)), {"tags": TAGS})

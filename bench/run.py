@@ -228,17 +228,14 @@ def bulk_load(url: str, count: int, seed: int, users: int | None = None) -> None
             conn.execute(definition)  # the migration's own DDL, read back from pg_indexes
 
 
+ROLLUP_GRAINS = {"events_15m": "15 minutes", "events_1h": "1 hour", "events_6h": "6 hours", "events_1d": "1 day"}
+
+
 def rebuild_rollup(url: str) -> None:
     """After bulk COPY (which bypasses the ingest path) rebuild the rollup tables."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("TRUNCATE events_15m, events_1h, events_6h, events_1d")
-        grains = (
-            ("events_15m", "15 minutes"),
-            ("events_1h", "1 hour"),
-            ("events_6h", "6 hours"),
-            ("events_1d", "1 day"),
-        )
-        for table, grain in grains:
+        for table, grain in ROLLUP_GRAINS.items():
             conn.execute(
                 sql.SQL(
                     "INSERT INTO {} (bucket, tag, minutes, count)"
